@@ -1,0 +1,243 @@
+// `squeeze`: the engine in-process, headless. Everything the extension can do, the CLI can do.
+import path from "node:path";
+import {parseArgs} from "node:util";
+import {Engine} from "../engine/engine.js";
+import {CancelledError, EngineError, errorMessage} from "../engine/errors.js";
+import {EngineErrorCode, type IndexInfo, type ModelInfo} from "../engine/protocol.js";
+import {ProgressBar} from "./progressBar.js";
+
+const usage = `Usage:
+  squeeze index [--workspace DIR] [--model M] [--json]
+  squeeze ask QUESTION [--workspace DIR] [--model M] [--max-tokens N] [--json]
+
+Options:
+  --workspace DIR            folder to read (default: the current folder)
+  --model M                  GGUF path or hf: URI (default: the embedded story model)
+  --allow-download           download an hf: model that is not on disk yet
+  --max-tokens N             most tokens in the answer (default 256)
+  --max-context-tokens N     budget of the workspace context in tokens (default 32768)
+  --max-file-bytes N         skip larger files (default 262144)
+  --include PATTERN          only files matching this gitignore-style pattern (repeatable)
+  --exclude PATTERN          leave out files matching this pattern (repeatable)
+  --threads N                CPU threads (default: one per core)
+  --json                     print one JSON object on stdout instead of text
+  -h, --help                 show this help`;
+
+interface CliOptions {
+    workspace: string;
+    model: string;
+    allowDownload: boolean;
+    maxTokens: number;
+    maxContextTokens: number;
+    maxFileBytes: number;
+    include: string[];
+    exclude: string[];
+    threads: number;
+    json: boolean;
+}
+
+function parseCommandLine(argv: string[]): {command: string | undefined, rest: string[], options: CliOptions, help: boolean} {
+    const {values, positionals} = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+            "workspace": {type: "string"},
+            "model": {type: "string"},
+            "allow-download": {type: "boolean", default: false},
+            "max-tokens": {type: "string"},
+            "max-context-tokens": {type: "string"},
+            "max-file-bytes": {type: "string"},
+            "include": {type: "string", multiple: true},
+            "exclude": {type: "string", multiple: true},
+            "threads": {type: "string"},
+            "json": {type: "boolean", default: false},
+            "help": {type: "boolean", short: "h", default: false}
+        }
+    });
+    const integer = (name: string, value: string | undefined, fallback: number): number => {
+        if (value == null)
+            return fallback;
+        const parsed = Number(value);
+        if (!Number.isInteger(parsed) || parsed < 0)
+            throw new UsageError(`--${name} takes a whole number, not "${value}"`);
+        return parsed;
+    };
+    return {
+        command: positionals[0],
+        rest: positionals.slice(1),
+        help: values.help === true,
+        options: {
+            workspace: path.resolve(values.workspace ?? "."),
+            model: values.model ?? process.env.SQUEEZE_MODEL ?? "",
+            allowDownload: values["allow-download"] === true,
+            maxTokens: integer("max-tokens", values["max-tokens"], 256),
+            maxContextTokens: integer("max-context-tokens", values["max-context-tokens"], 32768),
+            maxFileBytes: integer("max-file-bytes", values["max-file-bytes"], 262144),
+            include: values.include ?? [],
+            exclude: values.exclude ?? [],
+            threads: integer("threads", values.threads, 0),
+            json: values.json === true
+        }
+    };
+}
+
+class UsageError extends Error {}
+
+async function main(): Promise<number> {
+    let parsed: ReturnType<typeof parseCommandLine>;
+    try {
+        parsed = parseCommandLine(process.argv.slice(2));
+    } catch (error) {
+        process.stderr.write(`squeeze: ${errorMessage(error)}\n\n${usage}\n`);
+        return 2;
+    }
+    const {command, rest, options, help} = parsed;
+    if (help || command == null) {
+        (help ? process.stdout : process.stderr).write(usage + "\n");
+        return help ? 0 : 2;
+    }
+    if (command !== "index" && command !== "ask") {
+        process.stderr.write(`squeeze: unknown command "${command}"\n\n${usage}\n`);
+        return 2;
+    }
+    const question = rest.join(" ").trim();
+    if (command === "ask" && question === "") {
+        process.stderr.write(`squeeze: ask needs a question, e.g. squeeze ask "What does this project do?"\n`);
+        return 2;
+    }
+
+    const bar = new ProgressBar();
+    const controller = new AbortController();
+    let interrupts = 0;
+    process.on("SIGINT", () => {
+        interrupts++;
+        if (interrupts > 1)
+            process.exit(130);
+        bar.done();
+        process.stderr.write("Cancelling... (press Ctrl+C again to quit at once)\n");
+        controller.abort();
+    });
+
+    const streamAnswer = command === "ask" && !options.json;
+    const engine = new Engine({
+        onProgress: (progress) => bar.update(progress),
+        onAnswerToken: (_askId, text) => {
+            if (streamAnswer)
+                process.stdout.write(text);
+        },
+        onLog: ({level, message}) => {
+            if (level === "warn" || level === "error") {
+                bar.done();
+                process.stderr.write(`${level}: ${message}\n`);
+            } else if (process.env.SQUEEZE_DEBUG != null)
+                process.stderr.write(`${level}: ${message}\n`);
+        }
+    });
+    const signal = controller.signal;
+
+    try {
+        const started = performance.now();
+        const model = await loadModel(engine, options, signal);
+        bar.done();
+        for (const note of model.notes)
+            process.stderr.write(`note: ${note}\n`);
+        const loadModelMs = performance.now() - started;
+
+        const index = await engine.buildIndex({
+            workspace: options.workspace,
+            include: options.include,
+            exclude: options.exclude,
+            maxContextTokens: options.maxContextTokens,
+            maxFileBytes: options.maxFileBytes
+        }, signal);
+        bar.done();
+
+        if (command === "index") {
+            printIndex(index, model, loadModelMs, options.json);
+            return 0;
+        }
+
+        const result = await engine.ask({askId: "cli", question, maxTokens: options.maxTokens}, signal);
+        if (options.json) {
+            process.stdout.write(JSON.stringify({
+                answer: result.answer,
+                stopReason: result.stopReason,
+                model: {name: model.name, path: model.path, embedded: model.embedded, notes: model.notes,
+                    ...(model.fallbackReason != null ? {fallbackReason: model.fallbackReason} : {})},
+                tokens: result.tokens,
+                fixedContext: {tokens: index.tokens, files: index.files.length, skipped: index.skipped.length},
+                kvCells: {afterIndex: index.kvCells, ...result.kvCells},
+                timings: {
+                    loadModelMs: round(loadModelMs),
+                    collectMs: round(index.timings.collectMs),
+                    tokenizeMs: round(index.timings.tokenizeMs),
+                    prefillMs: round(index.timings.prefillMs),
+                    promptMs: round(result.timings.promptMs),
+                    generateMs: round(result.timings.generateMs),
+                    totalMs: round(performance.now() - started)
+                }
+            }, null, 2) + "\n");
+        } else {
+            process.stdout.write("\n");
+            process.stderr.write(`(${result.tokens.generated} tokens in ${(result.timings.totalMs / 1000).toFixed(1)} s over ` +
+                `${index.files.length} files, ${index.tokens} context tokens, model ${model.name})\n`);
+        }
+        return result.stopReason === "cancelled" ? 130 : 0;
+    } catch (error) {
+        bar.done();
+        if (error instanceof CancelledError) {
+            process.stderr.write("squeeze: cancelled\n");
+            return 130;
+        }
+        process.stderr.write(`squeeze: ${error instanceof EngineError ? error.message : errorMessage(error)}\n`);
+        if (!(error instanceof EngineError) && process.env.SQUEEZE_DEBUG != null && error instanceof Error)
+            process.stderr.write(`${error.stack}\n`);
+        return 1;
+    } finally {
+        await engine.dispose();
+    }
+}
+
+async function loadModel(engine: Engine, options: CliOptions, signal: AbortSignal): Promise<ModelInfo> {
+    const params = {model: options.model, allowDownload: options.allowDownload, fallbackToEmbedded: true, threads: options.threads};
+    try {
+        return await engine.loadModel(params, signal);
+    } catch (error) {
+        if (!(error instanceof EngineError) || error.code !== EngineErrorCode.downloadConsentRequired)
+            throw error;
+        process.stderr.write(`squeeze: ${error.message} Pass --allow-download to download it. Using the embedded model for now.\n`);
+        const info = await engine.loadModel({...params, model: ""}, signal);
+        return {...info, fallbackReason: error.message};
+    }
+}
+
+function printIndex(index: IndexInfo, model: ModelInfo, loadModelMs: number, json: boolean): void {
+    if (json) {
+        process.stdout.write(JSON.stringify({
+            workspace: index.workspace,
+            model: {name: model.name, path: model.path, embedded: model.embedded},
+            fixedContext: {tokens: index.tokens, files: index.files.length},
+            files: index.files,
+            skipped: index.skipped,
+            kvCells: index.kvCells,
+            timings: {loadModelMs: round(loadModelMs), collectMs: round(index.timings.collectMs),
+                tokenizeMs: round(index.timings.tokenizeMs), prefillMs: round(index.timings.prefillMs)}
+        }, null, 2) + "\n");
+        return;
+    }
+    process.stdout.write(`Indexed ${index.files.length} files (${index.tokens} tokens) of ${index.workspace} with ${model.name}.\n`);
+    if (index.skipped.length > 0) {
+        const reasons = new Map<string, number>();
+        for (const {reason} of index.skipped)
+            reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+        process.stdout.write(`Skipped ${index.skipped.length}: ${[...reasons].map(([reason, count]) => `${count} ${reason}`).join(", ")}.\n`);
+    }
+    process.stdout.write(`Prefill ${(index.timings.prefillMs / 1000).toFixed(2)} s, ${index.kvCells} KV cells in use.\n`);
+}
+
+function round(ms: number): number {
+    return Math.round(ms * 10) / 10;
+}
+
+// Exit explicitly: an abandoned download or a lingering native handle must not keep a finished command alive.
+process.exit(await main());

@@ -1,0 +1,353 @@
+// The engine: one model, one workspace index (the root sequence holding the fixed context), and questions answered
+// on sequences forked from that root. Used in-process by the CLI and behind JSON-RPC by the extension (server.ts).
+import os from "node:os";
+import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
+import {CancelledError, EngineError, errorMessage, throwIfCancelled} from "./errors.js";
+import {
+    EngineErrorCode, type AskParams, type AskResult, type BuildIndexParams, type EngineStatus, type IndexInfo,
+    type LoadModelParams, type LogParams, type ModelInfo, type ProgressParams
+} from "./protocol.js";
+import {embeddedModel, embeddedModelPath} from "./models/embeddedModel.js";
+import {checkModelFile} from "./models/modelFile.js";
+import {resolveModelPath} from "./models/resolveModel.js";
+import {loadPatchedLlama} from "./native/patchedLlama.js";
+import {forkSequence, usedKvCells} from "./native/sequences.js";
+import {collectFiles} from "./workspace/collectFiles.js";
+import {buildFixedContext, type FixedContextFile} from "./workspace/fixedContext.js";
+
+export interface EngineEvents {
+    onProgress?: (progress: ProgressParams) => void;
+    onAnswerToken?: (askId: string, text: string) => void;
+    onLog?: (log: LogParams) => void;
+}
+
+interface LoadedModel {
+    model: LlamaModel;
+    info: ModelInfo;
+    threads: number;
+}
+
+interface WorkspaceIndex {
+    info: IndexInfo;
+    files: FixedContextFile[];
+    context: LlamaContext;
+    root: LlamaContextSequence;
+    /** Cells reserved after the fixed context for a question and its answer. */
+    answerRoom: number;
+}
+
+/** Tokens kept free after the fixed context for the question and the answer. */
+const defaultAnswerRoom = 2048;
+const prefillChunkTokens = 2048;
+
+export class Engine {
+    private llama: Llama | undefined;
+    private loaded: LoadedModel | undefined;
+    private index: WorkspaceIndex | undefined;
+    private queue: Promise<unknown> = Promise.resolve();
+    private busyCount = 0;
+
+    public constructor(private readonly events: EngineEvents = {}) {}
+
+    /** One operation at a time: the model and the KV cache are shared state. */
+    private exclusive<T>(operation: () => Promise<T>): Promise<T> {
+        const run = async (): Promise<T> => {
+            this.busyCount++;
+            try {
+                return await operation();
+            } finally {
+                this.busyCount--;
+            }
+        };
+        const result = this.queue.then(run, run);
+        this.queue = result.catch(() => undefined);
+        return result;
+    }
+
+    private log(level: LogParams["level"], message: string): void {
+        this.events.onLog?.({level, message});
+    }
+
+    private async getLlama(): Promise<Llama> {
+        this.llama ??= await loadPatchedLlama({
+            onLog: (level, message) => {
+                const text = message.trim();
+                if (text !== "")
+                    this.log(level === "error" || level === "fatal" ? "error" : level === "warn" ? "warn" : "debug", `llama.cpp: ${text}`);
+            }
+        });
+        return this.llama;
+    }
+
+    public loadModel(params: LoadModelParams, signal?: AbortSignal): Promise<ModelInfo> {
+        return this.exclusive(() => this.loadModelNow(params, signal));
+    }
+
+    private async loadModelNow(params: LoadModelParams, signal?: AbortSignal): Promise<ModelInfo> {
+        const llama = await this.getLlama();
+        const threads = params.threads > 0 ? params.threads : os.availableParallelism();
+        let fallbackReason: string | undefined;
+        let target: {path: string, embedded: boolean};
+        try {
+            target = await resolveModelPath({
+                model: params.model,
+                allowDownload: params.allowDownload,
+                ...(signal != null ? {signal} : {}),
+                onProgress: (progress) => this.events.onProgress?.(progress)
+            });
+            if (this.loaded?.info.path === target.path && this.loaded.threads === threads && this.loaded.info.fallbackReason == null)
+                return this.loaded.info;
+            await checkModelFile(llama, target.path);
+        } catch (error) {
+            if (!params.fallbackToEmbedded || !(error instanceof EngineError) ||
+                error.code === EngineErrorCode.downloadConsentRequired)
+                throw error;
+            fallbackReason = error.message;
+            this.log("warn", `${error.message} Falling back to the embedded model.`);
+            target = {path: embeddedModelPath(), embedded: true};
+            if (this.loaded?.info.path === target.path && this.loaded.threads === threads)
+                return this.loaded.info = {...this.loaded.info, fallbackReason};
+        }
+        throwIfCancelled(signal, "Loading the model");
+
+        const checked = await checkModelFile(llama, target.path);
+        await this.unloadModel();
+        this.events.onProgress?.({operation: "loadModel", stage: `Loading ${checked.name}`, done: 0, total: 1});
+        let model: LlamaModel;
+        try {
+            model = await llama.loadModel({
+                modelPath: target.path,
+                gpuLayers: llama.gpu === false ? 0 : "auto",
+                onLoadProgress: (loaded) => this.events.onProgress?.({
+                    operation: "loadModel", stage: `Loading ${checked.name}`, done: loaded, total: 1
+                }),
+                ...(signal != null ? {loadSignal: signal} : {})
+            });
+        } catch (error) {
+            throwIfCancelled(signal, "Loading the model");
+            throw new EngineError(EngineErrorCode.modelCorrupt,
+                `llama.cpp could not load ${target.path}: ${errorMessage(error)}. The file may be damaged or of an unsupported architecture.`,
+                {cause: error});
+        }
+        const info: ModelInfo = {
+            path: target.path,
+            name: target.embedded ? "stories260K (embedded)" : checked.name,
+            embedded: target.embedded,
+            sizeBytes: checked.sizeBytes,
+            trainContextSize: model.trainContextSize,
+            notes: target.embedded ? [...embeddedModel.notes] : [],
+            ...(fallbackReason != null ? {fallbackReason} : {})
+        };
+        this.loaded = {model, info, threads};
+        this.log("info", `Loaded ${info.name} (${info.path}), ${threads} threads`);
+        return info;
+    }
+
+    private async unloadModel(): Promise<void> {
+        await this.dropIndex();
+        if (this.loaded != null) {
+            await this.loaded.model.dispose();
+            this.loaded = undefined;
+        }
+    }
+
+    private async dropIndex(): Promise<void> {
+        if (this.index != null) {
+            const {context} = this.index;
+            this.index = undefined;
+            await context.dispose();
+        }
+    }
+
+    private requireModel(): LoadedModel {
+        if (this.loaded == null)
+            throw new EngineError(EngineErrorCode.noModel, "No model is loaded yet: load one first (squeeze/loadModel).");
+        return this.loaded;
+    }
+
+    public buildIndex(params: BuildIndexParams, signal?: AbortSignal): Promise<IndexInfo> {
+        return this.exclusive(() => this.buildIndexNow(params, signal));
+    }
+
+    private async buildIndexNow(params: BuildIndexParams, signal?: AbortSignal): Promise<IndexInfo> {
+        const {model, threads} = this.requireModel();
+        if (!(params.maxContextTokens > 0))
+            throw new EngineError(EngineErrorCode.invalidRequest, "maxContextTokens must be a positive number.");
+        const progress = (stage: string, done: number, total: number): void =>
+            this.events.onProgress?.({operation: "index", stage, done, total});
+
+        const collectStarted = performance.now();
+        progress("Collecting files", 0, 0);
+        const collected = await collectFiles({
+            workspace: params.workspace,
+            include: params.include,
+            exclude: params.exclude,
+            maxFileBytes: params.maxFileBytes,
+            ...(signal != null ? {signal} : {}),
+            onProgress: (scanned) => progress(`Collecting files (${scanned} seen)`, 0, 0)
+        });
+        if (collected.truncated)
+            this.log("warn", `The workspace has more than ${collected.scanned - 1} files; only the first ones were considered. Narrow it with squeeze.workspace.include.`);
+        const collectMs = performance.now() - collectStarted;
+
+        const tokenizeStarted = performance.now();
+        const fixed = await buildFixedContext({
+            model,
+            files: collected.files,
+            maxTokens: params.maxContextTokens,
+            ...(signal != null ? {signal} : {}),
+            onProgress: (done, total) => progress("Tokenizing files", done, total)
+        });
+        const tokenizeMs = performance.now() - tokenizeStarted;
+        if (fixed.files.length === 0)
+            this.log("warn", `No file of ${params.workspace} could be put in the context (${collected.files.length} candidates).`);
+
+        // The old index stays usable until the new one is complete; a cancelled build leaves nothing half-made.
+        const prefillStarted = performance.now();
+        const answerRoom = defaultAnswerRoom;
+        const context = await model.createContext({
+            contextSize: fixed.tokens.length + answerRoom,
+            sequences: 4,
+            kvUnified: true,
+            batchSize: Math.min(prefillChunkTokens, Math.max(512, fixed.tokens.length)),
+            threads,
+            ...(signal != null ? {createSignal: signal} : {})
+        });
+        try {
+            const root = context.getSequence();
+            for (let start = 0; start < fixed.tokens.length; start += prefillChunkTokens) {
+                throwIfCancelled(signal, "Indexing");
+                progress("Computing the workspace's KV cache", start, fixed.tokens.length);
+                await root.evaluateWithoutGeneratingNewTokens(fixed.tokens.slice(start, start + prefillChunkTokens));
+            }
+            progress("Computing the workspace's KV cache", fixed.tokens.length, fixed.tokens.length);
+            const info: IndexInfo = {
+                workspace: params.workspace,
+                files: fixed.files.map(({path, tokenStart, tokenEnd, lines}) => ({path, tokenStart, tokenEnd, lines})),
+                skipped: [...collected.skipped, ...fixed.skipped],
+                tokens: fixed.tokens.length,
+                kvCells: usedKvCells(context),
+                timings: {collectMs, tokenizeMs, prefillMs: performance.now() - prefillStarted}
+            };
+            await this.dropIndex();
+            this.index = {info, files: fixed.files, context, root, answerRoom};
+            this.log("info", `Indexed ${info.files.length} files, ${info.tokens} tokens, in ${Math.round(collectMs + tokenizeMs + info.timings.prefillMs)} ms`);
+            return info;
+        } catch (error) {
+            await context.dispose();
+            throw error;
+        }
+    }
+
+    public ask(params: AskParams, signal?: AbortSignal): Promise<AskResult> {
+        return this.exclusive(() => this.askNow(params, signal));
+    }
+
+    private async askNow(params: AskParams, signal?: AbortSignal): Promise<AskResult> {
+        const {model, info: modelInfo} = this.requireModel();
+        const index = this.index;
+        if (index == null)
+            throw new EngineError(EngineErrorCode.noIndex, "The workspace is not indexed yet: build the index first (squeeze/buildIndex).");
+        if (params.question.trim() === "")
+            throw new EngineError(EngineErrorCode.invalidRequest, "The question is empty.");
+
+        const started = performance.now();
+        const promptTokens = model.tokenize(renderQuestion(params), false, "trimLeadingSpace");
+        const room = index.answerRoom - promptTokens.length;
+        if (room < 1)
+            throw new EngineError(EngineErrorCode.contextTooSmall,
+                `The question is too long (${promptTokens.length} tokens; at most ${index.answerRoom - 1} fit after the workspace).`);
+        // The answer must end before the context is full: a context shift on a forked sequence would move shared cells.
+        const maxTokens = Math.max(1, Math.min(params.maxTokens, room));
+        if (maxTokens < params.maxTokens)
+            this.log("warn", `Answer limited to ${maxTokens} tokens by the room left in the context.`);
+
+        const answerSequence = forkSequence(index.root);
+        const generated: Token[] = [];
+        let sentText = "";
+        let stopReason: AskResult["stopReason"] = "maxTokens";
+        let promptMs = 0;
+        let kvDuringAnswer = 0;
+        try {
+            const iterator = answerSequence.evaluate(promptTokens, {temperature: 0, yieldEogToken: true});
+            for await (const token of iterator) {
+                if (generated.length === 0)
+                    promptMs = performance.now() - started;
+                if (model.isEogToken(token)) {
+                    stopReason = "eos";
+                    break;
+                }
+                generated.push(token);
+                const text = model.detokenize(generated);
+                // Hold back a trailing partial UTF-8 character until its other bytes arrive.
+                const complete = text.endsWith("\uFFFD") ? text.slice(0, -1) : text;
+                if (complete.length > sentText.length && complete.startsWith(sentText)) {
+                    this.events.onAnswerToken?.(params.askId, complete.slice(sentText.length));
+                    sentText = complete;
+                }
+                if (signal?.aborted) {
+                    stopReason = "cancelled";
+                    break;
+                }
+                if (generated.length >= maxTokens)
+                    break;
+            }
+            kvDuringAnswer = usedKvCells(index.context);
+        } finally {
+            await answerSequence.dispose();
+        }
+        const answer = model.detokenize(generated);
+        if (answer.length > sentText.length && answer.startsWith(sentText))
+            this.events.onAnswerToken?.(params.askId, answer.slice(sentText.length));
+        const totalMs = performance.now() - started;
+        return {
+            askId: params.askId,
+            answer,
+            stopReason,
+            tokens: {prompt: promptTokens.length, generated: generated.length},
+            fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
+            kvCells: {duringAnswer: kvDuringAnswer, afterAnswer: usedKvCells(index.context)},
+            timings: {promptMs, generateMs: totalMs - promptMs, totalMs},
+            model: {name: modelInfo.name, embedded: modelInfo.embedded}
+        };
+    }
+
+    public status(): EngineStatus {
+        const index = this.index;
+        return {
+            ...(this.loaded != null ? {model: this.loaded.info} : {}),
+            ...(index != null ? {
+                index: {
+                    workspace: index.info.workspace, tokens: index.info.tokens, kvCells: index.info.kvCells,
+                    timings: index.info.timings, fileCount: index.info.files.length, skippedCount: index.info.skipped.length
+                }
+            } : {}),
+            busy: this.busyCount > 0,
+            kvCells: index != null ? usedKvCells(index.context) : 0,
+            pid: process.pid
+        };
+    }
+
+    /** The files of the current index, with their line maps (for citations). */
+    public indexedFiles(): readonly FixedContextFile[] {
+        return this.index?.files ?? [];
+    }
+
+    public async dispose(): Promise<void> {
+        await this.exclusive(async () => {
+            await this.unloadModel();
+            await this.llama?.dispose();
+            this.llama = undefined;
+        });
+    }
+}
+
+/** The question, appended after the fixed context on its own forked sequence. */
+export function renderQuestion(params: Pick<AskParams, "question" | "selection">): string {
+    const selection = params.selection != null
+        ? `### Selection: ${params.selection.path} lines ${params.selection.startLine}-${params.selection.endLine}\n${params.selection.text}\n\n`
+        : "";
+    return `\n${selection}### Question: ${params.question.trim()}\n### Answer:`;
+}
+
+export {CancelledError};

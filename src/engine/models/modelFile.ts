@@ -1,0 +1,65 @@
+import fs from "node:fs";
+import type {Llama} from "node-llama-cpp";
+import {EngineError, errorMessage} from "../errors.js";
+import {EngineErrorCode} from "../protocol.js";
+import {importNodeLlamaCpp} from "../native/patchedLlama.js";
+
+export interface CheckedModelFile {
+    path: string;
+    sizeBytes: number;
+    architecture: string;
+    name: string;
+}
+
+/**
+ * Reads a GGUF file's header and tensor table and checks that the tensor data it announces is really there, before
+ * llama.cpp maps it: a missing, foreign or truncated file becomes a clear error instead of a crash of the engine.
+ */
+export async function checkModelFile(llama: Llama, modelPath: string): Promise<CheckedModelFile> {
+    let stat: fs.Stats;
+    try {
+        stat = fs.statSync(modelPath);
+    } catch {
+        throw new EngineError(EngineErrorCode.modelNotFound,
+            `Model file not found: ${modelPath}. Check the squeeze.model setting or run "Squeeze: Select Model".`);
+    }
+    if (!stat.isFile())
+        throw new EngineError(EngineErrorCode.modelNotFound, `Model path is not a file: ${modelPath}.`);
+
+    const header = Buffer.alloc(4);
+    const fd = fs.openSync(modelPath, "r");
+    try {
+        fs.readSync(fd, header, 0, 4, 0);
+    } finally {
+        fs.closeSync(fd);
+    }
+    if (header.toString("latin1") !== "GGUF")
+        throw new EngineError(EngineErrorCode.modelCorrupt,
+            `${modelPath} is not a GGUF model file (it does not start with the GGUF magic). Squeeze needs a .gguf model.`);
+
+    const {readGgufFileInfo, GgufInsights} = await importNodeLlamaCpp();
+    let info: Awaited<ReturnType<typeof readGgufFileInfo>>;
+    try {
+        info = await readGgufFileInfo(modelPath, {readTensorInfo: true, logWarnings: false, spliceSplitFiles: false});
+    } catch (error) {
+        throw new EngineError(EngineErrorCode.modelCorrupt,
+            `The model file ${modelPath} is damaged: its GGUF header cannot be read (${errorMessage(error)}). Download it again or pick another model.`,
+            {cause: error});
+    }
+
+    const insights = await GgufInsights.from(info, llama);
+    const dataStart = info.infoEndOffset ?? 0;
+    const needed = dataStart + insights.modelSize;
+    if (info.tensorInfo == null || info.tensorInfo.length === 0 || stat.size < needed)
+        throw new EngineError(EngineErrorCode.modelCorrupt,
+            `The model file ${modelPath} is incomplete: its tensors need ${needed.toLocaleString("en-US")} bytes but the file has ` +
+            `${stat.size.toLocaleString("en-US")}. It was probably cut short while downloading or copying; get it again.`);
+
+    const general = info.metadata.general as {architecture?: string, name?: string} | undefined;
+    return {
+        path: modelPath,
+        sizeBytes: stat.size,
+        architecture: general?.architecture ?? "unknown",
+        name: general?.name ?? modelPath.split(/[\\/]/).pop() ?? modelPath
+    };
+}

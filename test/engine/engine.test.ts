@@ -1,0 +1,214 @@
+// The engine end to end on the real embedded model: indexing a workspace, streaming answers, cancellation, and clear
+// errors for bad models.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {after, before, describe, it} from "node:test";
+import {Engine} from "../../src/engine/engine.js";
+import {CancelledError, EngineError} from "../../src/engine/errors.js";
+import {embeddedModelPath} from "../../src/engine/models/embeddedModel.js";
+import {EngineErrorCode, type BuildIndexParams, type ProgressParams} from "../../src/engine/protocol.js";
+
+const sampleApp = path.resolve(import.meta.dirname, "..", "fixtures", "workspaces", "sample-app");
+
+function makeWorkspace(): string {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-ws-"));
+    fs.cpSync(sampleApp, folder, {recursive: true});
+    fs.mkdirSync(path.join(folder, "build"));
+    fs.writeFileSync(path.join(folder, "build", "out.js"), "console.log('ignored by .gitignore');\n");
+    fs.writeFileSync(path.join(folder, "src", ".gitignore"), "*.gen.ts\n");
+    fs.writeFileSync(path.join(folder, "src", "schema.gen.ts"), "export const generated = true;\n");
+    fs.writeFileSync(path.join(folder, "logo.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]));
+    fs.writeFileSync(path.join(folder, "big.txt"), "x".repeat(5000));
+    fs.mkdirSync(path.join(folder, "node_modules", "dep"), {recursive: true});
+    fs.writeFileSync(path.join(folder, "node_modules", "dep", "index.js"), "module.exports = 1;\n");
+    return folder;
+}
+
+const indexParams = (workspace: string): BuildIndexParams =>
+    ({workspace, include: [], exclude: [], maxContextTokens: 8192, maxFileBytes: 4096});
+
+describe("Engine on the embedded model", () => {
+    const progress: ProgressParams[] = [];
+    const streamed = new Map<string, string>();
+    const engine = new Engine({
+        onProgress: (p) => progress.push(p),
+        onAnswerToken: (askId, text) => streamed.set(askId, (streamed.get(askId) ?? "") + text)
+    });
+    let workspace: string;
+
+    before(async () => {
+        workspace = makeWorkspace();
+        await engine.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
+    });
+    after(async () => {
+        await engine.dispose();
+        fs.rmSync(workspace, {recursive: true, force: true});
+    });
+
+    it("indexes the workspace honouring .gitignore, binaries and the size cap", async () => {
+        const index = await engine.buildIndex(indexParams(workspace));
+        const paths = index.files.map((file) => file.path).sort();
+        assert.deepEqual(paths, [".gitignore", "README.md", "docs/usage.md", "package.json", "src/.gitignore", "src/index.ts",
+            "src/todo.ts", "src/util/slugify.ts"]);
+        const skipped = Object.fromEntries(index.skipped.map(({path: file, reason}) => [file, reason]));
+        assert.equal(skipped["logo.png"], "binary");
+        assert.equal(skipped["big.txt"], "too-large");
+        assert.ok(!paths.includes("build/out.js") && !paths.includes("src/schema.gen.ts"), "gitignored files left out");
+        assert.ok(index.tokens > 300, `fixed context has ${index.tokens} tokens`);
+        assert.equal(index.kvCells, index.tokens, "the root sequence holds one cell per fixed-context token");
+        // Files are contiguous and cover the context after BOS.
+        const ordered = [...index.files].sort((a, b) => a.tokenStart - b.tokenStart);
+        assert.equal(ordered[0]!.tokenStart, 1);
+        for (let i = 1; i < ordered.length; i++)
+            assert.equal(ordered[i]!.tokenStart, ordered[i - 1]!.tokenEnd);
+        assert.equal(ordered.at(-1)!.tokenEnd, index.tokens);
+        assert.ok(progress.some((p) => p.operation === "index" && p.stage.startsWith("Computing")));
+    });
+
+    it("lays files out least recently modified first", async () => {
+        const now = Date.now() / 1000;
+        fs.utimesSync(path.join(workspace, "src", "todo.ts"), now, now + 100);
+        fs.utimesSync(path.join(workspace, "README.md"), now - 1000, now - 1000);
+        const index = await engine.buildIndex(indexParams(workspace));
+        const order = [...index.files].sort((a, b) => a.tokenStart - b.tokenStart).map((file) => file.path);
+        assert.equal(order[0], "README.md");
+        assert.equal(order.at(-1), "src/todo.ts");
+    });
+
+    it("drops the least recently modified files first when over budget", async () => {
+        const index = await engine.buildIndex({...indexParams(workspace), maxContextTokens: 900});
+        assert.ok(index.tokens <= 900);
+        assert.ok(index.files.some((file) => file.path === "src/todo.ts"), "the most recent file is kept");
+        assert.ok(index.skipped.some(({reason}) => reason === "over-budget"));
+    });
+
+    it("streams a greedy answer on a forked sequence and frees it afterwards", async () => {
+        const index = await engine.buildIndex(indexParams(workspace));
+        const result = await engine.ask({askId: "a1", question: "What does TodoList do?", maxTokens: 24});
+        assert.equal(result.tokens.generated, 24);
+        assert.equal(result.stopReason, "maxTokens");
+        assert.ok(result.answer.length > 0);
+        assert.equal(streamed.get("a1"), result.answer, "the streamed pieces add up to the answer");
+        assert.equal(result.fixedContext.tokens, index.tokens);
+        assert.equal(result.kvCells.afterAnswer, index.kvCells, "the answer's cells are freed, the root's kept");
+        assert.ok(result.kvCells.duringAnswer > index.kvCells);
+        assert.ok(result.kvCells.duringAnswer <= index.kvCells + result.tokens.prompt + result.tokens.generated);
+
+        // Same question, same greedy answer: the root was not disturbed by the first answer.
+        const again = await engine.ask({askId: "a2", question: "What does TodoList do?", maxTokens: 24});
+        assert.equal(again.answer, result.answer);
+    });
+
+    it("stops an answer when cancelled and frees its cells", async () => {
+        const index = await engine.buildIndex(indexParams(workspace));
+        const controller = new AbortController();
+        const cancelling = new Engine({onAnswerToken: () => controller.abort()});
+        await cancelling.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
+        try {
+            await cancelling.buildIndex(indexParams(workspace));
+            const result = await cancelling.ask({askId: "c", question: "Tell me a story", maxTokens: 200}, controller.signal);
+            assert.equal(result.stopReason, "cancelled");
+            assert.ok(result.tokens.generated < 5);
+            assert.equal(result.kvCells.afterAnswer, index.kvCells);
+        } finally {
+            await cancelling.dispose();
+        }
+    });
+
+    it("keeps the previous index when a new build is cancelled", async () => {
+        const before = await engine.buildIndex(indexParams(workspace));
+        const controller = new AbortController();
+        controller.abort();
+        await assert.rejects(engine.buildIndex(indexParams(workspace), controller.signal), CancelledError);
+        const status = engine.status();
+        assert.equal(status.index?.tokens, before.tokens);
+        assert.equal(status.kvCells, before.kvCells);
+        const answer = await engine.ask({askId: "after-cancel", question: "Still there?", maxTokens: 4});
+        assert.equal(answer.tokens.generated, 4);
+    });
+
+    it("refuses to ask before indexing and with an empty question", async () => {
+        const fresh = new Engine();
+        try {
+            await fresh.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
+            await assert.rejects(fresh.ask({askId: "x", question: "hi", maxTokens: 4}),
+                (error: unknown) => error instanceof EngineError && error.code === EngineErrorCode.noIndex);
+            await fresh.buildIndex(indexParams(workspace));
+            await assert.rejects(fresh.ask({askId: "x", question: "   ", maxTokens: 4}),
+                (error: unknown) => error instanceof EngineError && error.code === EngineErrorCode.invalidRequest);
+        } finally {
+            await fresh.dispose();
+        }
+    });
+
+    it("reports an unreadable workspace clearly", async () => {
+        await assert.rejects(engine.buildIndex(indexParams(path.join(workspace, "does-not-exist"))),
+            (error: unknown) => error instanceof EngineError && error.code === EngineErrorCode.workspaceUnreadable);
+    });
+});
+
+describe("Engine model errors", () => {
+    const engine = new Engine();
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-models-"));
+    after(async () => {
+        await engine.dispose();
+        fs.rmSync(folder, {recursive: true, force: true});
+    });
+
+    const expectCode = (code: number) => (error: unknown): boolean => {
+        assert.ok(error instanceof EngineError, `expected an EngineError, got ${String(error)}`);
+        assert.equal(error.code, code, error.message);
+        return true;
+    };
+
+    it("says a missing model file is missing", async () => {
+        await assert.rejects(engine.loadModel({model: path.join(folder, "nope.gguf"), allowDownload: false, fallbackToEmbedded: false, threads: 2}),
+            expectCode(EngineErrorCode.modelNotFound));
+    });
+
+    it("says a truncated GGUF is incomplete, without crashing", async () => {
+        const truncated = path.join(folder, "truncated.gguf");
+        const bytes = fs.readFileSync(embeddedModelPath());
+        fs.writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+        await assert.rejects(engine.loadModel({model: truncated, allowDownload: false, fallbackToEmbedded: false, threads: 2}),
+            (error: unknown) => expectCode(EngineErrorCode.modelCorrupt)(error) && /incomplete/.test((error as Error).message));
+    });
+
+    it("says a file that is not GGUF is not a model", async () => {
+        const text = path.join(folder, "notes.gguf");
+        fs.writeFileSync(text, "this is not a model\n".repeat(100));
+        await assert.rejects(engine.loadModel({model: text, allowDownload: false, fallbackToEmbedded: false, threads: 2}),
+            expectCode(EngineErrorCode.modelCorrupt));
+    });
+
+    it("says a GGUF with a damaged header is damaged", async () => {
+        const damaged = path.join(folder, "damaged.gguf");
+        const bytes = Buffer.from(fs.readFileSync(embeddedModelPath()));
+        bytes.fill(0xff, 8, 64);
+        fs.writeFileSync(damaged, bytes);
+        await assert.rejects(engine.loadModel({model: damaged, allowDownload: false, fallbackToEmbedded: false, threads: 2}),
+            expectCode(EngineErrorCode.modelCorrupt));
+    });
+
+    it("falls back to the embedded model with the reason and the story-model note", async () => {
+        const info = await engine.loadModel({model: path.join(folder, "nope.gguf"), allowDownload: false, fallbackToEmbedded: true, threads: 2});
+        assert.equal(info.embedded, true);
+        assert.match(info.fallbackReason ?? "", /not found/);
+        assert.match(info.notes.join(" "), /children's stories/);
+    });
+
+    it("asks for consent before downloading an hf: model", async () => {
+        await assert.rejects(engine.loadModel({model: "hf:squeeze-test/none/none.gguf", allowDownload: false, fallbackToEmbedded: true, threads: 2}),
+            expectCode(EngineErrorCode.downloadConsentRequired));
+    });
+
+    it("falls back with a clear reason when a consented download fails", async () => {
+        // Offline here: the download gets no answer; a short stall limit keeps the test quick.
+        process.env.SQUEEZE_DOWNLOAD_STALL_MS = "3000";
+        const info = await engine.loadModel({model: "hf:squeeze-test/none/none.gguf", allowDownload: true, fallbackToEmbedded: true, threads: 2});
+        assert.equal(info.embedded, true);
+        assert.match(info.fallbackReason ?? "", /Downloading hf:squeeze-test\/none\/none\.gguf failed/);
+    });
+});

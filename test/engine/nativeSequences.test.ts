@@ -1,0 +1,130 @@
+// The patched native layer on the real embedded model: golden greedy output, forks that share cells, and removal of
+// a child that leaves its parent intact.
+import assert from "node:assert/strict";
+import {after, before, describe, it} from "node:test";
+import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
+import {embeddedModelPath} from "../../src/engine/models/embeddedModel.js";
+import {loadPatchedLlama} from "../../src/engine/native/patchedLlama.js";
+import {forkSequence, sequenceIdOf, usedKvCells} from "../../src/engine/native/sequences.js";
+
+const goldenPrompt = "Once upon a time";
+const goldenCompletion = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it,";
+
+async function greedy(sequence: LlamaContextSequence, tokens: Token[], count: number): Promise<Token[]> {
+    const out: Token[] = [];
+    for await (const token of sequence.evaluate(tokens, {temperature: 0})) {
+        out.push(token);
+        if (out.length >= count)
+            break;
+    }
+    return out;
+}
+
+describe("patched native layer (stories260K, CPU)", () => {
+    let llama: Llama;
+    let model: LlamaModel;
+    let context: LlamaContext;
+    let promptTokens: Token[];
+
+    before(async () => {
+        llama = await loadPatchedLlama();
+        model = await llama.loadModel({modelPath: embeddedModelPath(), gpuLayers: 0});
+        context = await model.createContext({contextSize: 1024, sequences: 8, kvUnified: true, threads: 2});
+        promptTokens = [model.tokens.bos!, ...model.tokenize(goldenPrompt)];
+    });
+    after(async () => {
+        await context?.dispose();
+        await model?.dispose();
+        await llama?.dispose();
+    });
+
+    it("loads the patched build and makes a unified KV pool", () => {
+        assert.equal((context as unknown as {kvUnified: boolean}).kvUnified, true);
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    it("produces the golden greedy completion", async () => {
+        const sequence = context.getSequence();
+        try {
+            const tokens = await greedy(sequence, promptTokens, 48);
+            assert.equal(model.detokenize(tokens), goldenCompletion);
+            assert.equal(usedKvCells(context), promptTokens.length + 47);
+        } finally {
+            await sequence.dispose();
+        }
+        assert.equal(usedKvCells(context), 0, "disposing a sequence frees its cells");
+    });
+
+    it("forks without adding cells, and the child continues exactly like its parent would", async () => {
+        // The parent holds the prompt but its last token; each continuation starts by evaluating that token.
+        const prefix = promptTokens.slice(0, -1);
+        const last = promptTokens.at(-1)!;
+        const parent = context.getSequence();
+        try {
+            await parent.evaluateWithoutGeneratingNewTokens(prefix);
+            const cellsBeforeFork = usedKvCells(context);
+            assert.equal(cellsBeforeFork, prefix.length);
+
+            const child = forkSequence(parent);
+            assert.notEqual(sequenceIdOf(child), sequenceIdOf(parent));
+            assert.equal(usedKvCells(context), cellsBeforeFork, "a fork shares cells: none are added");
+            assert.deepEqual(child.contextTokens, parent.contextTokens);
+            assert.equal(child.nextTokenIndex, parent.nextTokenIndex);
+
+            const fromChild = await greedy(child, [last], 24);
+            assert.ok(goldenCompletion.startsWith(model.detokenize(fromChild)), "the child's greedy text is the golden one");
+            // evaluate() yields a token before decoding it: 1 prompt token + 23 generated ones are in the child's cells.
+            assert.equal(usedKvCells(context) - cellsBeforeFork, 24, "the child holds only its own new cells");
+
+            await child.dispose();
+            assert.equal(usedKvCells(context), cellsBeforeFork, "removing the child frees its own cells only");
+            assert.deepEqual(parent.contextTokens, prefix, "the parent's tokens are intact");
+
+            const fromParent = await greedy(parent, [last], 48);
+            assert.equal(model.detokenize(fromParent), goldenCompletion, "the parent's output is intact");
+        } finally {
+            await parent.dispose();
+        }
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    it("shares a long prefix among many children", async () => {
+        const prefix = promptTokens.slice(0, -1);
+        const last = promptTokens.at(-1)!;
+        const parent = context.getSequence();
+        const children: LlamaContextSequence[] = [];
+        try {
+            await parent.evaluateWithoutGeneratingNewTokens(prefix);
+            const base = usedKvCells(context);
+            for (let i = 0; i < 6; i++)
+                children.push(forkSequence(parent));
+            assert.equal(usedKvCells(context), base, "six forks add no cells");
+            // Each child samples its own continuation; every cell it adds is its own.
+            await Promise.all(children.map(async (child, i) => {
+                let n = 0;
+                for await (const _token of child.evaluate([last], {temperature: 1, seed: i + 1})) {
+                    void _token;
+                    if (++n >= 4)
+                        break;
+                }
+            }));
+            const perChild = children.map((child) => child.nextTokenIndex - prefix.length);
+            assert.ok(perChild.every((count) => count === 4), `each child decoded 4 tokens (${perChild})`);
+            assert.equal(usedKvCells(context), base + 6 * 4, "shared prefix stored once, plus each child's own cells");
+        } finally {
+            await Promise.all(children.map((child) => child.dispose()));
+            await parent.dispose();
+        }
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    it("refuses to fork more tokens than the parent evaluated", async () => {
+        const parent = context.getSequence();
+        try {
+            await parent.evaluateWithoutGeneratingNewTokens(promptTokens);
+            assert.throws(() => forkSequence(parent, {length: promptTokens.length + 1}), RangeError);
+        } finally {
+            await parent.dispose();
+        }
+    });
+});
