@@ -15,7 +15,8 @@ Options:
   --model M                  GGUF path or hf: URI (default: the embedded story model)
   --allow-download           download an hf: model that is not on disk yet
   --max-tokens N             most tokens in the answer (default 256)
-  --max-context-tokens N     budget of the workspace context in tokens (default 32768)
+  --max-context-tokens N     budget of the workspace context in tokens (default: automatic,
+                             8192 for the embedded model, else the model's context up to 32768)
   --max-file-bytes N         skip larger files (default 262144)
   --include PATTERN          only files matching this gitignore-style pattern (repeatable)
   --exclude PATTERN          leave out files matching this pattern (repeatable)
@@ -71,7 +72,7 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             model: values.model ?? process.env.SQUEEZE_MODEL ?? "",
             allowDownload: values["allow-download"] === true,
             maxTokens: integer("max-tokens", values["max-tokens"], 256),
-            maxContextTokens: integer("max-context-tokens", values["max-context-tokens"], 32768),
+            maxContextTokens: integer("max-context-tokens", values["max-context-tokens"], 0),
             maxFileBytes: integer("max-file-bytes", values["max-file-bytes"], 262144),
             include: values.include ?? [],
             exclude: values.exclude ?? [],
@@ -126,7 +127,9 @@ async function main(): Promise<number> {
                 process.stdout.write(text);
         },
         onLog: ({level, message}) => {
-            if (level === "warn" || level === "error") {
+            // llama.cpp's own warnings (vocabulary quirks, context longer than trained) are for debugging only.
+            const fromLlama = message.startsWith("llama.cpp:");
+            if ((level === "warn" || level === "error") && !(fromLlama && level === "warn")) {
                 bar.done();
                 process.stderr.write(`${level}: ${message}\n`);
             } else if (process.env.SQUEEZE_DEBUG != null)
@@ -165,7 +168,8 @@ async function main(): Promise<number> {
                 model: {name: model.name, path: model.path, embedded: model.embedded, notes: model.notes,
                     ...(model.fallbackReason != null ? {fallbackReason: model.fallbackReason} : {})},
                 tokens: result.tokens,
-                fixedContext: {tokens: index.tokens, files: index.files.length, skipped: index.skipped.length},
+                fixedContext: {tokens: index.tokens, files: index.files.length, skipped: index.skipped.length,
+                    budgetTokens: index.budgetTokens},
                 kvCells: {afterIndex: index.kvCells, ...result.kvCells},
                 timings: {
                     loadModelMs: round(loadModelMs),

@@ -42,7 +42,7 @@ export interface BuildIndexParams {
     include: string[];
     /** gitignore-style patterns excluded on top of .gitignore. */
     exclude: string[];
-    /** Budget for the fixed context, in tokens. */
+    /** Budget for the fixed context, in tokens; 0 picks one for the model (see IndexInfo.budgetTokens). */
     maxContextTokens: number;
     /** Files larger than this are skipped. */
     maxFileBytes: number;
@@ -66,6 +66,8 @@ export interface IndexInfo {
     skipped: Array<{path: string, reason: SkipReason}>;
     /** Tokens of the fixed context (the root sequence). */
     tokens: number;
+    /** The token budget that was applied (the requested one, or the model's automatic one). */
+    budgetTokens: number;
     /** KV cells in use after the prefill, as counted by llama.cpp. */
     kvCells: number;
     timings: {collectMs: number, tokenizeMs: number, prefillMs: number};

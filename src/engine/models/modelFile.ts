@@ -9,6 +9,8 @@ export interface CheckedModelFile {
     sizeBytes: number;
     architecture: string;
     name: string;
+    /** Size of one attention head's keys, when the file says. */
+    headDim: number | undefined;
 }
 
 /**
@@ -56,7 +58,12 @@ export async function checkModelFile(llama: Llama, modelPath: string): Promise<C
             `${stat.size.toLocaleString("en-US")}. It was probably cut short while downloading or copying; get it again.`);
 
     const general = info.metadata.general as {architecture?: string, name?: string} | undefined;
+    const attention = info.architectureMetadata as {embedding_length?: number, attention?: {key_length?: number, head_count?: number | number[]}};
+    const headCount = Array.isArray(attention.attention?.head_count) ? attention.attention?.head_count[0] : attention.attention?.head_count;
+    const headDim = attention.attention?.key_length ??
+        (attention.embedding_length != null && headCount != null && headCount > 0 ? attention.embedding_length / headCount : undefined);
     return {
+        headDim,
         path: modelPath,
         sizeBytes: stat.size,
         architecture: general?.architecture ?? "unknown",
