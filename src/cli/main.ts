@@ -3,7 +3,10 @@ import path from "node:path";
 import {parseArgs} from "node:util";
 import {Engine} from "../engine/engine.js";
 import {CancelledError, EngineError, errorMessage} from "../engine/errors.js";
-import {EngineErrorCode, type IndexInfo, type ModelInfo} from "../engine/protocol.js";
+import fs from "node:fs";
+import {
+    EngineErrorCode, searchMethods, type AnswerVote, type IndexInfo, type ModelInfo, type SearchMethod, type SearchParams
+} from "../engine/protocol.js";
 import {ProgressBar} from "./progressBar.js";
 
 const usage = `Usage:
@@ -21,10 +24,28 @@ Options:
   --include PATTERN          only files matching this gitignore-style pattern (repeatable)
   --exclude PATTERN          leave out files matching this pattern (repeatable)
   --threads N                CPU threads (default: one per core)
+
+Test-time search (ask):
+  --search METHOD            greedy, bestofn, beam, dvts, rebase or ets (default: none, plain greedy answer)
+  --width N                  search width W (default 16)
+  --prm self|none|PATH       process reward model: the policy judging itself, uniform, or a GGUF PRM (default self)
+  --seed N                   sampling seed (default 1)
+  --lambda-cost X            ETS weight of KV tokens (default 1.0)
+  --lambda-semantic X        ETS weight of semantic coverage (default 1.5 / 1.4 / 1.45 at widths 16 / 64 / 256)
+  --cluster-distance X       cosine distance under which steps share a cluster (default 0.35 lexical, 0.05 with a model)
+  --embedding-model PATH     GGUF embedding model for step clustering (default: lexical vectors)
+  --softmax-temperature X    REBASE/ETS temperature over PRM scores (default 0.2)
+  --sampling-temperature X   step sampling temperature (default 1.0)
+  --max-depth N              (default 25)      --max-step-tokens N   (default 256)
+  --search-max-tokens N      tokens of a whole path (default 1024)
+  --vote majority|last|min|product   final answer selection (default majority)
+  --events FILE              write every search event as a JSON line
   --json                     print one JSON object on stdout instead of text
   -h, --help                 show this help`;
 
 interface CliOptions {
+    search: SearchParams | undefined;
+    eventsFile: string | undefined;
     workspace: string;
     model: string;
     allowDownload: boolean;
@@ -52,6 +73,21 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             "exclude": {type: "string", multiple: true},
             "threads": {type: "string"},
             "json": {type: "boolean", default: false},
+            "search": {type: "string"},
+            "width": {type: "string"},
+            "prm": {type: "string"},
+            "seed": {type: "string"},
+            "lambda-cost": {type: "string"},
+            "lambda-semantic": {type: "string"},
+            "cluster-distance": {type: "string"},
+            "embedding-model": {type: "string"},
+            "softmax-temperature": {type: "string"},
+            "sampling-temperature": {type: "string"},
+            "max-depth": {type: "string"},
+            "max-step-tokens": {type: "string"},
+            "search-max-tokens": {type: "string"},
+            "vote": {type: "string"},
+            "events": {type: "string"},
             "help": {type: "boolean", short: "h", default: false}
         }
     });
@@ -63,11 +99,51 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             throw new UsageError(`--${name} takes a whole number, not "${value}"`);
         return parsed;
     };
+    const number = (name: string, value: string | undefined, fallback: number): number => {
+        if (value == null)
+            return fallback;
+        const parsed = Number(value);
+        if (!Number.isFinite(parsed) || parsed < 0)
+            throw new UsageError(`--${name} takes a number, not "${value}"`);
+        return parsed;
+    };
+    let search: SearchParams | undefined;
+    if (values.search != null) {
+        const method = values.search as SearchMethod;
+        if (!searchMethods.includes(method))
+            throw new UsageError(`--search takes one of ${searchMethods.join(", ")}, not "${values.search}"`);
+        const width = integer("width", values.width, 16);
+        const vote = (values.vote ?? "majority") as AnswerVote;
+        if (!["majority", "last", "min", "product"].includes(vote))
+            throw new UsageError(`--vote takes majority, last, min or product, not "${values.vote}"`);
+        const embeddingModel = values["embedding-model"];
+        search = {
+            method, width, vote,
+            prm: values.prm ?? "self",
+            seed: integer("seed", values.seed, 1),
+            lambdaCost: number("lambda-cost", values["lambda-cost"], 1.0),
+            lambdaSemantic: number("lambda-semantic", values["lambda-semantic"], width >= 256 ? 1.45 : width >= 64 ? 1.4 : 1.5),
+            clusterDistance: number("cluster-distance", values["cluster-distance"], embeddingModel != null ? 0.05 : 0.35),
+            softmaxTemperature: number("softmax-temperature", values["softmax-temperature"], 0.2),
+            samplingTemperature: number("sampling-temperature", values["sampling-temperature"], 1.0),
+            maxDepth: integer("max-depth", values["max-depth"], 25),
+            maxStepTokens: integer("max-step-tokens", values["max-step-tokens"], 256),
+            maxTokens: integer("search-max-tokens", values["search-max-tokens"], 1024),
+            stepDelimiter: "\n\n",
+            answerMarker: "The answer is",
+            ...(embeddingModel != null ? {embeddingModel: path.resolve(embeddingModel)} : {})
+        };
+        if (search.prm !== "self" && search.prm !== "none")
+            search.prm = path.resolve(search.prm);
+    } else if (values.width != null || values.prm != null)
+        throw new UsageError("--width and --prm need --search METHOD");
     return {
         command: positionals[0],
         rest: positionals.slice(1),
         help: values.help === true,
         options: {
+            search,
+            eventsFile: values.events != null ? path.resolve(values.events) : undefined,
             workspace: path.resolve(values.workspace ?? "."),
             model: values.model ?? process.env.SQUEEZE_MODEL ?? "",
             allowDownload: values["allow-download"] === true,
@@ -120,11 +196,18 @@ async function main(): Promise<number> {
     });
 
     const streamAnswer = command === "ask" && !options.json;
+    const events = options.eventsFile != null ? fs.createWriteStream(options.eventsFile) : undefined;
     const engine = new Engine({
         onProgress: (progress) => bar.update(progress),
         onAnswerToken: (_askId, text) => {
             if (streamAnswer)
                 process.stdout.write(text);
+        },
+        onSearchEvent: (_askId, event) => {
+            events?.write(JSON.stringify(event) + "\n");
+            if (event.type === "depthDone")
+                bar.update({operation: "ask", stage: `Search depth ${event.depth}: ${event.frontier} open, width left ${event.remainingWidth}`,
+                    done: 0, total: 0});
         },
         onLog: ({level, message}) => {
             // llama.cpp's own warnings (vocabulary quirks, context longer than trained) are for debugging only.
@@ -151,7 +234,8 @@ async function main(): Promise<number> {
             include: options.include,
             exclude: options.exclude,
             maxContextTokens: options.maxContextTokens,
-            maxFileBytes: options.maxFileBytes
+            maxFileBytes: options.maxFileBytes,
+            ...(options.search != null ? {answerRoomTokens: searchRoom(options.search)} : {})
         }, signal);
         bar.done();
 
@@ -160,7 +244,9 @@ async function main(): Promise<number> {
             return 0;
         }
 
-        const result = await engine.ask({askId: "cli", question, maxTokens: options.maxTokens}, signal);
+        const result = await engine.ask({askId: "cli", question, maxTokens: options.maxTokens,
+            ...(options.search != null ? {search: options.search} : {})}, signal);
+        bar.done();
         if (options.json) {
             process.stdout.write(JSON.stringify({
                 answer: result.answer,
@@ -168,6 +254,7 @@ async function main(): Promise<number> {
                 model: {name: model.name, path: model.path, embedded: model.embedded, notes: model.notes,
                     ...(model.fallbackReason != null ? {fallbackReason: model.fallbackReason} : {})},
                 tokens: result.tokens,
+                ...(result.search != null ? {search: result.search} : {}),
                 fixedContext: {tokens: index.tokens, files: index.files.length, skipped: index.skipped.length,
                     budgetTokens: index.budgetTokens},
                 kvCells: {afterIndex: index.kvCells, ...result.kvCells},
@@ -199,7 +286,13 @@ async function main(): Promise<number> {
         return 1;
     } finally {
         await engine.dispose();
+        await new Promise<void>((resolve) => events != null ? events.end(resolve) : resolve());
     }
+}
+
+/** KV room a search needs after the workspace: every path at full length, plus the question and the PRM's forks. */
+function searchRoom(search: SearchParams): number {
+    return search.width * search.maxTokens + 64 * Math.min(search.width, 64) + 1024;
 }
 
 async function loadModel(engine: Engine, options: CliOptions, signal: AbortSignal): Promise<ModelInfo> {

@@ -5,8 +5,13 @@ import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from 
 import {CancelledError, EngineError, errorMessage, throwIfCancelled} from "./errors.js";
 import {
     EngineErrorCode, type AskParams, type AskResult, type BuildIndexParams, type EngineStatus, type IndexInfo,
-    type LoadModelParams, type LogParams, type ModelInfo, type ProgressParams
+    type LoadModelParams, type LogParams, type ModelInfo, type ProgressParams, type SearchEvent, type SearchParams
 } from "./protocol.js";
+import {lexicalEmbedder, modelEmbedder} from "./search/stepEmbedder.js";
+import {GgufPrm} from "./search/prm/ggufPrm.js";
+import {UniformPrm, type ProcessRewardModel} from "./search/prm/processRewardModel.js";
+import {SelfJudgePrm} from "./search/prm/selfJudgePrm.js";
+import {runTreeSearch} from "./search/treeSearch.js";
 import {embeddedModel, embeddedModelPath} from "./models/embeddedModel.js";
 import {checkModelFile} from "./models/modelFile.js";
 import {resolveModelPath} from "./models/resolveModel.js";
@@ -18,6 +23,7 @@ import {buildFixedContext, type FixedContextFile} from "./workspace/fixedContext
 export interface EngineEvents {
     onProgress?: (progress: ProgressParams) => void;
     onAnswerToken?: (askId: string, text: string) => void;
+    onSearchEvent?: (askId: string, event: SearchEvent) => void;
     onLog?: (log: LogParams) => void;
 }
 
@@ -39,6 +45,7 @@ interface WorkspaceIndex {
 
 /** Tokens kept free after the fixed context for the question and the answer. */
 const defaultAnswerRoom = 2048;
+const maxSequences = 256;
 const prefillChunkTokens = 2048;
 
 export class Engine {
@@ -207,10 +214,12 @@ export class Engine {
 
         // The old index stays usable until the new one is complete; a cancelled build leaves nothing half-made.
         const prefillStarted = performance.now();
-        const answerRoom = defaultAnswerRoom;
+        const answerRoom = Math.max(defaultAnswerRoom, params.answerRoomTokens ?? 0);
         const context = await model.createContext({
             contextSize: fixed.tokens.length + answerRoom,
-            sequences: 4,
+            // Sequence ids are cheap with a unified cache (a bit per cell): enough for a search of width 250 and its
+            // scratch forks. llama.cpp allows at most 256 (LLAMA_MAX_SEQ).
+            sequences: maxSequences,
             kvUnified: true,
             // Measured on 2 cores with the embedded model (head size 8): CPU flash attention prefilled 8K tokens in 33 s,
             // the plain path in 9 s. Tiny heads get the plain path; real models keep llama.cpp's automatic choice.
@@ -257,6 +266,9 @@ export class Engine {
             throw new EngineError(EngineErrorCode.noIndex, "The workspace is not indexed yet: build the index first (squeeze/buildIndex).");
         if (params.question.trim() === "")
             throw new EngineError(EngineErrorCode.invalidRequest, "The question is empty.");
+
+        if (params.search != null)
+            return this.searchNow(params, params.search, signal);
 
         const started = performance.now();
         const promptTokens = model.tokenize(renderQuestion(params), false, "trimLeadingSpace");
@@ -319,6 +331,76 @@ export class Engine {
         };
     }
 
+    /** Test-time search: a tree of steps forked from the question, scored by a PRM and pruned by the policy. */
+    private async searchNow(params: AskParams, search: SearchParams, signal?: AbortSignal): Promise<AskResult> {
+        const {model, info: modelInfo, threads} = this.requireModel();
+        const index = this.index!;
+        validateSearch(search);
+        const started = performance.now();
+        const promptTokens = model.tokenize(renderQuestion(params), false, "trimLeadingSpace");
+        // Every live path may grow to maxTokens; the question and the PRM's scratch forks need a little more.
+        const needed = promptTokens.length + search.width * search.maxTokens + 64 * Math.min(search.width, 64);
+        if (needed > index.answerRoom)
+            throw new EngineError(EngineErrorCode.contextTooSmall,
+                `A ${search.method} search of width ${search.width} with up to ${search.maxTokens} tokens a path needs room for ${needed} ` +
+                `tokens after the workspace, but the index was built with ${index.answerRoom}. Re-index with answerRoomTokens >= ${needed} ` +
+                `(CLI: squeeze sizes it from --width and --search-max-tokens), or lower the width or the path length.`);
+        if (search.width + 2 > index.context.sequencesLeft + 1)
+            throw new EngineError(EngineErrorCode.invalidRequest, `Width ${search.width} is more than the ${index.context.sequencesLeft - 1} sequences this context has free.`);
+
+        const prm = await this.createPrm(search, threads, promptTokens.length);
+        const embedder = search.embeddingModel != null && search.embeddingModel !== ""
+            ? await modelEmbedder(await this.getLlama(), search.embeddingModel, threads)
+            : lexicalEmbedder();
+        const questionSequence = forkSequence(index.root);
+        try {
+            await questionSequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            const promptMs = performance.now() - started;
+            const {summary} = await runTreeSearch({
+                model, context: index.context, questionSequence, promptLastToken: promptTokens.at(-1)!,
+                promptTokens: promptTokens.length, question: params.question, params: search, prm, embedder,
+                onEvent: (event) => this.events.onSearchEvent?.(params.askId, event),
+                ...(signal != null ? {signal} : {})
+            });
+            const kvDuringAnswer = usedKvCells(index.context);
+            if (summary.answer !== "")
+                this.events.onAnswerToken?.(params.askId, summary.answer);
+            await questionSequence.dispose();
+            const totalMs = performance.now() - started;
+            return {
+                askId: params.askId,
+                answer: summary.answer,
+                stopReason: "eos",
+                tokens: {prompt: promptTokens.length, generated: summary.tokensGenerated},
+                fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
+                kvCells: {duringAnswer: Math.max(kvDuringAnswer, index.info.kvCells + summary.peakKvCells), afterAnswer: usedKvCells(index.context)},
+                timings: {promptMs, generateMs: totalMs - promptMs, totalMs},
+                model: {name: modelInfo.name, embedded: modelInfo.embedded},
+                search: summary
+            };
+        } finally {
+            if (!questionSequence.disposed)
+                await questionSequence.dispose();
+            await prm.dispose();
+            await embedder.dispose();
+        }
+    }
+
+    private async createPrm(search: SearchParams, threads: number, promptTokens: number): Promise<ProcessRewardModel> {
+        const {model} = this.requireModel();
+        if (search.prm === "none")
+            return new UniformPrm();
+        if (search.prm === "self")
+            return new SelfJudgePrm(model, this.index!.context);
+        const llama = await this.getLlama();
+        await checkModelFile(llama, search.prm);
+        return GgufPrm.load({
+            llama, modelPath: search.prm, threads,
+            stepTag: search.prmStepTag ?? " ки", positiveLabel: search.prmPositiveLabel ?? "+", negativeLabel: search.prmNegativeLabel ?? "-",
+            contextSize: promptTokens + search.maxTokens + 64 * search.maxDepth + 256
+        });
+    }
+
     public status(): EngineStatus {
         const index = this.index;
         return {
@@ -363,6 +445,23 @@ export function automaticContextBudget(model: Pick<ModelInfo, "embedded" | "trai
     if (model.embedded)
         return 8192;
     return Math.min(32768, Math.max(2048, model.trainContextSize));
+}
+
+function validateSearch(search: SearchParams): void {
+    const positiveInteger = (name: string, value: number): void => {
+        if (!Number.isInteger(value) || value < 1)
+            throw new EngineError(EngineErrorCode.invalidRequest, `search.${name} must be a positive whole number, not ${value}.`);
+    };
+    positiveInteger("width", search.width);
+    positiveInteger("maxDepth", search.maxDepth);
+    positiveInteger("maxStepTokens", search.maxStepTokens);
+    positiveInteger("maxTokens", search.maxTokens);
+    if (search.width > maxSequences - 6)
+        throw new EngineError(EngineErrorCode.invalidRequest, `search.width can be at most ${maxSequences - 6} (llama.cpp allows ${maxSequences} sequences).`);
+    if (!(search.samplingTemperature > 0) || !(search.softmaxTemperature > 0))
+        throw new EngineError(EngineErrorCode.invalidRequest, "search temperatures must be positive.");
+    if (!(search.lambdaCost >= 0) || !(search.lambdaSemantic >= 0))
+        throw new EngineError(EngineErrorCode.invalidRequest, "search lambdas must be zero or positive.");
 }
 
 /** The question, appended after the fixed context on its own forked sequence. */

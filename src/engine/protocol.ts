@@ -46,6 +46,14 @@ export interface BuildIndexParams {
     maxContextTokens: number;
     /** Files larger than this are skipped. */
     maxFileBytes: number;
+    /** KV cells kept free after the workspace for questions, answers and search trees (default 2048). */
+    answerRoomTokens?: number;
+    /**
+     * Folder where the index is saved (the KV cache of the fixed context, its layout and a manifest) and reused by later
+     * builds: loaded whole when nothing changed, or up to the first changed file, the rest being prefilled. Absent: the
+     * index lives in memory only. The extension passes its workspace storage; the CLI <cache>/squeeze/index/<hash>.
+     */
+    storageFolder?: string;
 }
 
 export type SkipReason = "binary" | "too-large" | "unreadable" | "over-budget" | "ignored";
@@ -70,7 +78,21 @@ export interface IndexInfo {
     budgetTokens: number;
     /** KV cells in use after the prefill, as counted by llama.cpp. */
     kvCells: number;
-    timings: {collectMs: number, tokenizeMs: number, prefillMs: number};
+    /**
+     * prefillMs: computing the KV cache of the tokens that were not loaded (0 when all were). loadMs: checking and
+     * loading the saved index; saveMs: writing it (with BuildIndexParams.storageFolder).
+     */
+    timings: {collectMs: number, tokenizeMs: number, prefillMs: number, loadMs?: number, saveMs?: number};
+    /** True when KV cells were loaded from the saved index instead of prefilled (all of them, or a prefix). */
+    reused?: boolean;
+    /** Leading tokens whose KV cells came from the saved index (0 when none). */
+    reusedTokens?: number;
+    /** When the saved index was loaded but not all of it still matched: the first token prefilled anew. */
+    recomputedFromToken?: number;
+    /** Tokens prefilled by this build (tokens - reusedTokens). */
+    prefilledTokens?: number;
+    /** The folder of the saved index, when the index is saved (BuildIndexParams.storageFolder). */
+    storageFolder?: string;
 }
 
 export interface SelectionContext {
@@ -80,12 +102,97 @@ export interface SelectionContext {
     text: string;
 }
 
+export type SearchMethod = "greedy" | "bestofn" | "beam" | "dvts" | "rebase" | "ets";
+export const searchMethods: readonly SearchMethod[] = ["greedy", "bestofn", "beam", "dvts", "rebase", "ets"];
+
+/** How a finished search picks its answer among the finished leaves. */
+export type AnswerVote = "majority" | "last" | "min" | "product";
+
+export interface SearchParams {
+    method: SearchMethod;
+    /** W: children handed out per search; each finished answer lowers the remaining width by one. */
+    width: number;
+    /** PRM: "self" (the policy model judges its own steps), "none" (uniform), or a path to a GGUF process reward model. */
+    prm: string;
+    /** Sampling temperature of steps (the authors: 1.0). */
+    samplingTemperature: number;
+    /** REBASE/ETS softmax temperature over PRM scores (the authors: 0.2). */
+    softmaxTemperature: number;
+    /** ETS weight of the KV cost in tokens (the authors: 1.0). */
+    lambdaCost: number;
+    /** ETS weight of semantic coverage (the authors: 1.5, 1.4, 1.45 at widths 16, 64, 256). */
+    lambdaSemantic: number;
+    /** Cosine distance under which step texts fall into one semantic cluster. */
+    clusterDistance: number;
+    maxDepth: number;
+    maxStepTokens: number;
+    /** Tokens of a whole path (all its steps). */
+    maxTokens: number;
+    /** A step ends at this text (default a blank line). */
+    stepDelimiter: string;
+    /** A path is finished when a step contains this text (or at EOS, or at maxTokens). */
+    answerMarker: string;
+    vote: AnswerVote;
+    seed: number;
+    /** GGUF PRM: text put after each step, at which the label is read, and the positive/negative label texts. */
+    prmStepTag?: string;
+    prmPositiveLabel?: string;
+    prmNegativeLabel?: string;
+    /** GGUF embedding model for semantic clustering; without it a lexical vector (hashed n-grams, TF-IDF) is used. */
+    embeddingModel?: string;
+}
+
 export interface AskParams {
     /** Chosen by the client; answer tokens are sent as `squeeze/answerToken` notifications with this id. */
     askId: string;
     question: string;
     selection?: SelectionContext;
     maxTokens: number;
+    /** Test-time search over reasoning steps; absent = plain greedy streaming. */
+    search?: SearchParams;
+}
+
+export type SearchNodeState = "expanding" | "active" | "kept" | "pruned" | "finished";
+
+/** What the search-tree panel needs to draw a search live; streamed as `squeeze/searchEvent`. */
+export type SearchEvent =
+    | {type: "started", method: SearchMethod, width: number, rootId: number, question: string, prm: string, embedding: string}
+    | {type: "nodeAdded", id: number, parentId: number, depth: number, text: string, tokens: number}
+    | {type: "nodeScored", id: number, score: number, cluster?: number}
+    | {type: "nodeKept", id: number, children: number}
+    | {type: "nodePruned", id: number}
+    | {type: "nodeFinished", id: number, answer: string, reason: "marker" | "eos" | "maxTokens" | "depth"}
+    | {type: "kvCells", used: number, searchCells: number, unsharedCells: number}
+    | {type: "depthDone", depth: number, frontier: number, remainingWidth: number, solverMs?: number}
+    | {type: "finished", answer: string, answerNodeId: number | undefined, nodes: number};
+
+export interface SearchEventParams {
+    askId: string;
+    event: SearchEvent;
+}
+
+export interface SearchSummary {
+    method: SearchMethod;
+    width: number;
+    prm: string;
+    /** Which step vectors clustering used: "lexical" or the embedding model's name. */
+    embedding: string;
+    nodes: number;
+    depth: number;
+    /** KV cells the search held beyond the fixed context, as llama.cpp counts them, after each depth: peak and average. */
+    peakKvCells: number;
+    avgKvCells: number;
+    /** The cells the same frontiers would need without prefix sharing (each path stored whole), peak. */
+    peakUnsharedKvCells: number;
+    tokensGenerated: number;
+    /** Decode calls of the policy model (one per batch step) and PRM evaluations. */
+    modelCalls: number;
+    prmCalls: number;
+    /** ETS integer-program solve time per selection. */
+    solverMs: {median: number, max: number, count: number};
+    answer: string;
+    answerNodeId?: number;
+    finishedLeaves: number;
 }
 
 export interface AskResult {
@@ -99,6 +206,7 @@ export interface AskResult {
     kvCells: {duringAnswer: number, afterAnswer: number};
     timings: {promptMs: number, generateMs: number, totalMs: number};
     model: {name: string, embedded: boolean};
+    search?: SearchSummary;
 }
 
 export interface AnswerTokenParams {
@@ -145,6 +253,7 @@ export const Methods = {
     shutdown: "squeeze/shutdown",
     progress: "squeeze/progress",
     answerToken: "squeeze/answerToken",
+    searchEvent: "squeeze/searchEvent",
     log: "squeeze/log"
 } as const;
 
@@ -161,5 +270,6 @@ export interface EngineRequests {
 export interface EngineNotifications {
     "squeeze/progress": ProgressParams;
     "squeeze/answerToken": AnswerTokenParams;
+    "squeeze/searchEvent": SearchEventParams;
     "squeeze/log": LogParams;
 }
