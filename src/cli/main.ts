@@ -28,7 +28,8 @@ Options:
 Test-time search (ask):
   --search METHOD            greedy, bestofn, beam, dvts, rebase or ets (default: none, plain greedy answer)
   --width N                  search width W (default 16)
-  --prm self|none|PATH       process reward model: the policy judging itself, uniform, or a GGUF PRM (default self)
+  --prm self|confidence|none|PATH   process reward model: the policy judging itself, its token confidence,
+                             uniform, or a GGUF PRM (default self)
   --seed N                   sampling seed (default 1)
   --lambda-cost X            ETS weight of KV tokens (default 1.0)
   --lambda-semantic X        ETS weight of semantic coverage (default 1.5 / 1.4 / 1.45 at widths 16 / 64 / 256)
@@ -133,7 +134,7 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             answerMarker: "The answer is",
             ...(embeddingModel != null ? {embeddingModel: path.resolve(embeddingModel)} : {})
         };
-        if (search.prm !== "self" && search.prm !== "none")
+        if (search.prm !== "self" && search.prm !== "none" && search.prm !== "confidence")
             search.prm = path.resolve(search.prm);
     } else if (values.width != null || values.prm != null)
         throw new UsageError("--width and --prm need --search METHOD");

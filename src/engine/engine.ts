@@ -9,7 +9,7 @@ import {
 } from "./protocol.js";
 import {lexicalEmbedder, modelEmbedder} from "./search/stepEmbedder.js";
 import {GgufPrm} from "./search/prm/ggufPrm.js";
-import {UniformPrm, type ProcessRewardModel} from "./search/prm/processRewardModel.js";
+import {ConfidencePrm, UniformPrm, type ProcessRewardModel} from "./search/prm/processRewardModel.js";
 import {SelfJudgePrm} from "./search/prm/selfJudgePrm.js";
 import {runTreeSearch} from "./search/treeSearch.js";
 import {embeddedModel, embeddedModelPath} from "./models/embeddedModel.js";
@@ -390,6 +390,8 @@ export class Engine {
         const {model} = this.requireModel();
         if (search.prm === "none")
             return new UniformPrm();
+        if (search.prm === "confidence")
+            return new ConfidencePrm();
         if (search.prm === "self")
             return new SelfJudgePrm(model, this.index!.context);
         const llama = await this.getLlama();

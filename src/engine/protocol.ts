@@ -112,7 +112,10 @@ export interface SearchParams {
     method: SearchMethod;
     /** W: children handed out per search; each finished answer lowers the remaining width by one. */
     width: number;
-    /** PRM: "self" (the policy model judges its own steps), "none" (uniform), or a path to a GGUF process reward model. */
+    /**
+     * PRM: "self" (the policy model judges its own steps), "confidence" (the policy's mean token probability over the
+     * step), "none" (uniform), or a path to a GGUF process reward model.
+     */
     prm: string;
     /** Sampling temperature of steps (the authors: 1.0). */
     samplingTemperature: number;
@@ -207,6 +210,8 @@ export interface AskResult {
     timings: {promptMs: number, generateMs: number, totalMs: number};
     model: {name: string, embedded: boolean};
     search?: SearchSummary;
+    /** Places in the workspace the answer drew on: workspace-relative path, 1-based line, weight (higher counts more). */
+    citations?: Array<{path: string, line: number, weight: number}>;
 }
 
 export interface AnswerTokenParams {

@@ -41,6 +41,7 @@ interface TreeNode {
     pathTokens: number;
     stepScores: number[];
     score: number;
+    stepConfidence: number;
     sequence?: LlamaContextSequence;
     /** Sampled but not yet decoded: the next step starts by decoding it. */
     pending?: Token;
@@ -88,7 +89,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
     const baseCells = usedKvCells(context);
     const root: TreeNode = {
         id: nextId++, parentId: -1, depth: 0, ancestorIds: [], depthOneId: -1, steps: [], stepTokens: options.promptTokens,
-        pathTokens: 0, stepScores: [], score: 1, sequence: options.questionSequence, pending: options.promptLastToken
+        pathTokens: 0, stepScores: [], score: 1, stepConfidence: 1, sequence: options.questionSequence, pending: options.promptLastToken
     };
     nodes.set(root.id, root);
     emit({type: "started", method: params.method, width: params.width, rootId: root.id, question: options.question,
@@ -147,7 +148,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
                     const child: TreeNode = {
                         id: nextId++, parentId: parent.id, depth: depth + 1, ancestorIds: [...parent.ancestorIds, parent.id],
                         depthOneId: depth === 0 ? -1 : parent.depthOneId, steps: [...parent.steps], stepTokens: 0,
-                        pathTokens: parent.pathTokens, stepScores: [...parent.stepScores], score: 0, sequence,
+                        pathTokens: parent.pathTokens, stepScores: [...parent.stepScores], score: 0, stepConfidence: 1, sequence,
                         ...(parent.pending != null ? {pending: parent.pending} : {})
                     };
                     if (child.depthOneId === -1)
@@ -166,7 +167,8 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
             throwIfCancelled(signal, "Search");
 
             const scores = await prm.score(children.map((child) => ({
-                nodeId: child.id, sequence: child.sequence!, pendingToken: child.pending, question: options.question, steps: child.steps
+                nodeId: child.id, sequence: child.sequence!, pendingToken: child.pending, question: options.question, steps: child.steps,
+                stepConfidence: child.stepConfidence
             })), signal);
             children.forEach((child, i) => {
                 child.score = scores[i]!;
@@ -261,8 +263,10 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
         const tokens: Token[] = [];
         let text = "";
         let reason: TreeNode["finished"];
-        const iterator = sequence.evaluate(start, {temperature: params.samplingTemperature, seed: seedFor(params.seed, child.id)});
-        for await (const token of iterator) {
+        let logConfidence = 0;
+        const iterator = sequence.evaluateWithMetadata(start, {confidence: true},
+            {temperature: params.samplingTemperature, seed: seedFor(params.seed, child.id)});
+        for await (const {token, confidence} of iterator) {
             if (signal?.aborted)
                 throw new CancelledError("Search");
             if (model.isEogToken(token)) {
@@ -270,6 +274,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
                 break;
             }
             tokens.push(token);
+            logConfidence += Math.log(Math.max(confidence, 1e-12));
             text = model.detokenize(tokens);
             const body = text.trimStart();
             if (body !== "" && params.stepDelimiter !== "" && body.includes(params.stepDelimiter))
@@ -282,6 +287,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
                 break;
         }
         child.steps.push(text);
+        child.stepConfidence = tokens.length > 0 ? Math.exp(logConfidence / tokens.length) : 0;
         child.stepTokens = tokens.length;
         child.pathTokens += tokens.length;
         tokensGenerated += tokens.length;

@@ -9,6 +9,8 @@ export interface StepToScore {
     question: string;
     /** Every step of the path, this one last. */
     steps: readonly string[];
+    /** Geometric mean of the probabilities the policy gave the step's sampled tokens (measured while sampling). */
+    stepConfidence: number;
 }
 
 /** A process reward model: the probability that a reasoning step is right, given the path that led to it. */
@@ -28,6 +30,22 @@ export class UniformPrm implements ProcessRewardModel {
 
     public async score(steps: readonly StepToScore[]): Promise<number[]> {
         return steps.map(() => 1);
+    }
+
+    public async dispose(): Promise<void> {}
+}
+
+/**
+ * "confidence": the policy model's own certainty about the step, the geometric mean probability of its sampled
+ * tokens. A weak but real signal that costs no model call (the probabilities come with sampling); it separates
+ * fluent steps from derailed ones where a self-judging question gets no useful answer from a small model.
+ */
+export class ConfidencePrm implements ProcessRewardModel {
+    public readonly name = "confidence";
+    public readonly calls = 0;
+
+    public async score(steps: readonly StepToScore[]): Promise<number[]> {
+        return steps.map((step) => step.stepConfidence);
     }
 
     public async dispose(): Promise<void> {}
