@@ -37,6 +37,10 @@ if (watch) {
     for (const options of builds)
         await (await esbuild.context(options)).watch();
 } else {
+    // A production build (the .vsix) must not ship source maps left over from development builds.
+    if (production && fs.existsSync("dist"))
+        for (const file of fs.readdirSync("dist", {recursive: true}).map(String).filter((name) => name.endsWith(".map")))
+            fs.rmSync(`dist/${file}`);
     await Promise.all(builds.map((options) => esbuild.build(options)));
     fs.chmodSync("dist/cli.mjs", 0o755);
 }
