@@ -7,6 +7,7 @@ import fs from "node:fs";
 import {
     EngineErrorCode, searchMethods, type AnswerVote, type IndexInfo, type ModelInfo, type SearchMethod, type SearchParams
 } from "../engine/protocol.js";
+import {defaultIndexFolder} from "../engine/workspace/indexStore.js";
 import {ProgressBar} from "./progressBar.js";
 
 const usage = `Usage:
@@ -24,6 +25,9 @@ Options:
   --include PATTERN          only files matching this gitignore-style pattern (repeatable)
   --exclude PATTERN          leave out files matching this pattern (repeatable)
   --threads N                CPU threads (default: one per core)
+  --index-dir DIR            where the index (the workspace's KV cache) is saved and reused by later runs
+                             (default: <user cache folder>/squeeze/index/<SHA-256 of the workspace path>)
+  --no-index-cache           neither load nor save the index: prefill the workspace every time
 
 Test-time search (ask):
   --search METHOD            greedy, bestofn, beam, dvts, rebase or ets (default: none, plain greedy answer)
@@ -57,6 +61,8 @@ interface CliOptions {
     exclude: string[];
     threads: number;
     json: boolean;
+    /** Where the index is saved; undefined with --no-index-cache. */
+    indexFolder: string | undefined;
 }
 
 function parseCommandLine(argv: string[]): {command: string | undefined, rest: string[], options: CliOptions, help: boolean} {
@@ -74,6 +80,8 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             "exclude": {type: "string", multiple: true},
             "threads": {type: "string"},
             "json": {type: "boolean", default: false},
+            "index-dir": {type: "string"},
+            "no-index-cache": {type: "boolean", default: false},
             "search": {type: "string"},
             "width": {type: "string"},
             "prm": {type: "string"},
@@ -138,6 +146,9 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             search.prm = path.resolve(search.prm);
     } else if (values.width != null || values.prm != null)
         throw new UsageError("--width and --prm need --search METHOD");
+    if (values["no-index-cache"] === true && values["index-dir"] != null)
+        throw new UsageError("--index-dir and --no-index-cache cannot be used together");
+    const workspace = path.resolve(values.workspace ?? ".");
     return {
         command: positionals[0],
         rest: positionals.slice(1),
@@ -145,7 +156,7 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
         options: {
             search,
             eventsFile: values.events != null ? path.resolve(values.events) : undefined,
-            workspace: path.resolve(values.workspace ?? "."),
+            workspace,
             model: values.model ?? process.env.SQUEEZE_MODEL ?? "",
             allowDownload: values["allow-download"] === true,
             maxTokens: integer("max-tokens", values["max-tokens"], 256),
@@ -154,7 +165,8 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             include: values.include ?? [],
             exclude: values.exclude ?? [],
             threads: integer("threads", values.threads, 0),
-            json: values.json === true
+            json: values.json === true,
+            indexFolder: values["no-index-cache"] === true ? undefined : path.resolve(values["index-dir"] ?? defaultIndexFolder(workspace))
         }
     };
 }
@@ -236,6 +248,7 @@ async function main(): Promise<number> {
             exclude: options.exclude,
             maxContextTokens: options.maxContextTokens,
             maxFileBytes: options.maxFileBytes,
+            ...(options.indexFolder != null ? {storageFolder: options.indexFolder} : {}),
             ...(options.search != null ? {answerRoomTokens: searchRoom(options.search)} : {})
         }, signal);
         bar.done();
@@ -259,11 +272,13 @@ async function main(): Promise<number> {
                 fixedContext: {tokens: index.tokens, files: index.files.length, skipped: index.skipped.length,
                     budgetTokens: index.budgetTokens},
                 kvCells: {afterIndex: index.kvCells, ...result.kvCells},
+                savedIndex: savedIndexJson(index),
                 timings: {
                     loadModelMs: round(loadModelMs),
                     collectMs: round(index.timings.collectMs),
                     tokenizeMs: round(index.timings.tokenizeMs),
                     prefillMs: round(index.timings.prefillMs),
+                    ...savedIndexTimings(index),
                     promptMs: round(result.timings.promptMs),
                     generateMs: round(result.timings.generateMs),
                     totalMs: round(performance.now() - started)
@@ -318,8 +333,9 @@ function printIndex(index: IndexInfo, model: ModelInfo, loadModelMs: number, jso
             files: index.files,
             skipped: index.skipped,
             kvCells: index.kvCells,
+            savedIndex: savedIndexJson(index),
             timings: {loadModelMs: round(loadModelMs), collectMs: round(index.timings.collectMs),
-                tokenizeMs: round(index.timings.tokenizeMs), prefillMs: round(index.timings.prefillMs)}
+                tokenizeMs: round(index.timings.tokenizeMs), prefillMs: round(index.timings.prefillMs), ...savedIndexTimings(index)}
         }, null, 2) + "\n");
         return;
     }
@@ -330,7 +346,34 @@ function printIndex(index: IndexInfo, model: ModelInfo, loadModelMs: number, jso
             reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
         process.stdout.write(`Skipped ${index.skipped.length}: ${[...reasons].map(([reason, count]) => `${count} ${reason}`).join(", ")}.\n`);
     }
-    process.stdout.write(`Prefill ${(index.timings.prefillMs / 1000).toFixed(2)} s, ${index.kvCells} KV cells in use.\n`);
+    process.stdout.write(`Prefill ${(index.timings.prefillMs / 1000).toFixed(2)} s (${index.prefilledTokens ?? index.tokens} tokens), ` +
+        `${index.kvCells} KV cells in use.\n`);
+    if (index.storageFolder != null) {
+        const seconds = (ms: number | undefined): string => `${((ms ?? 0) / 1000).toFixed(2)} s`;
+        const parts = [
+            index.reused === true ? `loaded ${index.reusedTokens} tokens of it in ${seconds(index.timings.loadMs)}` : "nothing reusable in it",
+            ...(index.timings.saveMs != null && index.timings.saveMs > 0 ? [`saved it in ${seconds(index.timings.saveMs)}`] : [])
+        ];
+        process.stdout.write(`Saved index ${index.storageFolder}: ${parts.join(", ")}.\n`);
+    }
+}
+
+/** What happened with the saved index (null with --no-index-cache). */
+function savedIndexJson(index: IndexInfo): object | null {
+    if (index.storageFolder == null)
+        return null;
+    return {
+        folder: index.storageFolder, reused: index.reused === true, reusedTokens: index.reusedTokens ?? 0,
+        prefilledTokens: index.prefilledTokens ?? index.tokens,
+        ...(index.recomputedFromToken != null ? {recomputedFromToken: index.recomputedFromToken} : {})
+    };
+}
+
+function savedIndexTimings(index: IndexInfo): {loadMs?: number, saveMs?: number} {
+    return {
+        ...(index.timings.loadMs != null ? {loadMs: round(index.timings.loadMs)} : {}),
+        ...(index.timings.saveMs != null ? {saveMs: round(index.timings.saveMs)} : {})
+    };
 }
 
 function round(ms: number): number {

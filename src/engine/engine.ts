@@ -19,6 +19,7 @@ import {loadPatchedLlama} from "./native/patchedLlama.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
 import {collectFiles} from "./workspace/collectFiles.js";
 import {buildFixedContext, type FixedContextFile} from "./workspace/fixedContext.js";
+import {SavedIndex} from "./workspace/savedIndex.js";
 
 export interface EngineEvents {
     onProgress?: (progress: ProgressParams) => void;
@@ -200,11 +201,20 @@ export class Engine {
             this.log("warn", `The workspace has more than ${collected.scanned - 1} files; only the first ones were considered. Narrow it with squeeze.workspace.include.`);
         const collectMs = performance.now() - collectStarted;
 
+        // A saved index (params.storageFolder) is loaded instead of prefilled, for the tokens it still matches.
+        const openStarted = performance.now();
+        const saved = params.storageFolder != null && params.storageFolder !== "" ? await SavedIndex.open({
+            storageFolder: params.storageFolder, modelPath: this.requireModel().info.path,
+            log: (level, message) => this.log(level, message), progress, ...(signal != null ? {signal} : {})
+        }) : undefined;
+        const openMs = performance.now() - openStarted;
+
         const tokenizeStarted = performance.now();
         const fixed = await buildFixedContext({
             model,
             files: collected.files,
             maxTokens: budgetTokens,
+            ...(saved?.keepOrder != null ? {keepOrder: saved.keepOrder} : {}),
             ...(signal != null ? {signal} : {}),
             onProgress: (done, total) => progress("Tokenizing files", done, total)
         });
@@ -216,7 +226,7 @@ export class Engine {
         const prefillStarted = performance.now();
         const answerRoom = Math.max(defaultAnswerRoom, params.answerRoomTokens ?? 0);
         const context = await model.createContext({
-            contextSize: fixed.tokens.length + answerRoom,
+            contextSize: Math.max(fixed.tokens.length, saved?.savedTokenCount ?? 0) + answerRoom,
             // Sequence ids are cheap with a unified cache (a bit per cell): enough for a search of width 250 and its
             // scratch forks. llama.cpp allows at most 256 (LLAMA_MAX_SEQ).
             sequences: maxSequences,
@@ -230,12 +240,16 @@ export class Engine {
         });
         try {
             const root = context.getSequence();
-            for (let start = 0; start < fixed.tokens.length; start += prefillChunkTokens) {
+            const restored = await saved?.restore(root, fixed.tokens) ?? {reusedTokens: 0, loadMs: 0};
+            for (let start = restored.reusedTokens; start < fixed.tokens.length; start += prefillChunkTokens) {
                 throwIfCancelled(signal, "Indexing");
                 progress("Computing the workspace's KV cache", start, fixed.tokens.length);
                 await root.evaluateWithoutGeneratingNewTokens(fixed.tokens.slice(start, start + prefillChunkTokens));
             }
             progress("Computing the workspace's KV cache", fixed.tokens.length, fixed.tokens.length);
+            const reused = restored.reusedTokens;
+            const prefillMs = reused < fixed.tokens.length ? performance.now() - prefillStarted - restored.loadMs : 0;
+            const savedNow = saved?.needsSave === true ? await saved.save(root, fixed, {params, budgetTokens}) : undefined;
             const info: IndexInfo = {
                 workspace: params.workspace,
                 files: fixed.files.map(({path, tokenStart, tokenEnd, lines}) => ({path, tokenStart, tokenEnd, lines})),
@@ -243,11 +257,18 @@ export class Engine {
                 tokens: fixed.tokens.length,
                 budgetTokens,
                 kvCells: usedKvCells(context),
-                timings: {collectMs, tokenizeMs, prefillMs: performance.now() - prefillStarted}
+                timings: {collectMs, tokenizeMs, prefillMs,
+                    ...(saved != null ? {loadMs: openMs + restored.loadMs, saveMs: savedNow?.saveMs ?? 0} : {})},
+                prefilledTokens: fixed.tokens.length - reused,
+                ...(saved != null ? {
+                    storageFolder: params.storageFolder, reused: reused > 0, reusedTokens: reused,
+                    ...(reused > 0 && reused < fixed.tokens.length ? {recomputedFromToken: reused} : {})
+                } : {})
             };
             await this.dropIndex();
             this.index = {info, files: fixed.files, context, root, answerRoom};
-            this.log("info", `Indexed ${info.files.length} files, ${info.tokens} tokens, in ${Math.round(collectMs + tokenizeMs + info.timings.prefillMs)} ms`);
+            this.log("info", `Indexed ${info.files.length} files, ${info.tokens} tokens${reused > 0 ? ` (${reused} loaded from the saved index)` : ""}, ` +
+                `in ${Math.round(collectMs + tokenizeMs + prefillMs + (info.timings.loadMs ?? 0) + (info.timings.saveMs ?? 0))} ms`);
             return info;
         } catch (error) {
             await context.dispose();

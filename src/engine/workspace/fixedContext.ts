@@ -4,6 +4,7 @@ import type {LlamaModel, Token} from "node-llama-cpp";
 import {throwIfCancelled} from "../errors.js";
 import type {IndexedFile, SkipReason} from "../protocol.js";
 import type {WorkspaceFile} from "./collectFiles.js";
+import {sha256Text} from "./fileHash.js";
 
 /** A file's place in the fixed context, with the token at which each of its lines starts. */
 export interface FixedContextFile extends IndexedFile {
@@ -12,16 +13,33 @@ export interface FixedContextFile extends IndexedFile {
     modifiedMs: number;
 }
 
+/** A laid-out file with the hash of the text it was rendered from (what a saved index compares). */
+export interface RenderedFile extends FixedContextFile {
+    contentSha256: string;
+}
+
 export interface FixedContext {
     tokens: Token[];
-    files: FixedContextFile[];
+    files: RenderedFile[];
     skipped: Array<{path: string, reason: SkipReason}>;
+}
+
+/** A file of a previous layout: its path and the hash of its content then. */
+export interface LaidOutFile {
+    path: string;
+    contentSha256: string;
 }
 
 export interface BuildFixedContextOptions {
     model: LlamaModel;
     files: WorkspaceFile[];
     maxTokens: number;
+    /**
+     * The layout of a saved index. Its files are kept first, in the same order, up to the first one that changed, was
+     * removed, or no longer fits the budget, so that their tokens (and saved KV cells) stay where they were; the other
+     * chosen files follow, least recently modified first. Without it every chosen file is laid out by age.
+     */
+    keepOrder?: readonly LaidOutFile[];
     signal?: AbortSignal;
     onProgress?: (done: number, total: number) => void;
 }
@@ -41,7 +59,7 @@ export async function buildFixedContext(options: BuildFixedContextOptions): Prom
     let budget = options.maxTokens - prefix.length;
 
     const byRecency = [...options.files].sort((a, b) => b.modifiedMs - a.modifiedMs || compare(a.path, b.path));
-    const chosen: Array<{file: WorkspaceFile, tokens: Token[], lineEnds: number[]}> = [];
+    const chosen: Array<ChosenFile & {tokens: Token[], lineEnds: number[]}> = [];
     const skipped: FixedContext["skipped"] = [];
 
     for (const [index, file] of byRecency.entries()) {
@@ -68,14 +86,13 @@ export async function buildFixedContext(options: BuildFixedContextOptions): Prom
             continue;
         }
         budget -= tokens.length;
-        chosen.push({file, tokens, lineEnds: newlineTokenEnds(model, tokens)});
+        chosen.push({file, contentSha256: sha256Text(content), tokens, lineEnds: newlineTokenEnds(model, tokens)});
     }
     options.onProgress?.(byRecency.length, byRecency.length);
 
-    chosen.sort((a, b) => a.file.modifiedMs - b.file.modifiedMs || compare(a.file.path, b.file.path));
     const tokens: Token[] = [...prefix];
-    const files: FixedContextFile[] = [];
-    for (const {file, tokens: fileTokens, lineEnds} of chosen) {
+    const files: RenderedFile[] = [];
+    for (const {file, contentSha256, tokens: fileTokens, lineEnds} of layoutOrder(chosen, options.keepOrder)) {
         const start = tokens.length;
         for (const token of fileTokens)
             tokens.push(token);
@@ -87,10 +104,34 @@ export async function buildFixedContext(options: BuildFixedContextOptions): Prom
             tokenEnd: tokens.length,
             lines: Math.max(0, lineEnds.length - 2),
             lineTokenStarts,
-            modifiedMs: file.modifiedMs
+            modifiedMs: file.modifiedMs,
+            contentSha256
         });
     }
     return {tokens, files, skipped};
+}
+
+export interface ChosenFile {
+    file: Pick<WorkspaceFile, "path" | "modifiedMs">;
+    contentSha256: string;
+}
+
+/**
+ * The order in which chosen files are laid out: least recently modified first (ties by path), except that the leading
+ * files of `keepOrder` that are still chosen with the same content keep their places, as a prefix.
+ */
+export function layoutOrder<T extends ChosenFile>(chosen: readonly T[], keepOrder: readonly LaidOutFile[] = []): T[] {
+    const byPath = new Map(chosen.map((item) => [item.file.path, item]));
+    const kept: T[] = [];
+    for (const previous of keepOrder) {
+        const item = byPath.get(previous.path);
+        if (item == null || item.contentSha256 !== previous.contentSha256)
+            break;
+        kept.push(item);
+        byPath.delete(previous.path);
+    }
+    const rest = [...byPath.values()].sort((a, b) => a.file.modifiedMs - b.file.modifiedMs || compare(a.file.path, b.file.path));
+    return [...kept, ...rest];
 }
 
 /** For each newline in the detokenized text, the index of the token after which the next line starts. */
