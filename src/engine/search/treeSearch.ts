@@ -161,9 +161,8 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
             if (children.length === 0)
                 break;
 
-            // Decode one step in every child; node-llama-cpp batches the concurrent evaluations.
-            const stepLengths = await Promise.all(children.map((child) => generateStep(child)));
-            modelCalls += Math.max(0, ...stepLengths);
+            // Decode one step in every child, all children in one batch per token.
+            modelCalls += await generateSteps(children);
             throwIfCancelled(signal, "Search");
 
             const scores = await prm.score(children.map((child) => ({
@@ -256,52 +255,79 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
         }
     };
 
-    /** Samples one step on the child's sequence; returns the tokens it decoded. */
-    async function generateStep(child: TreeNode): Promise<number> {
-        const sequence = child.sequence!;
-        const start = child.pending != null ? [child.pending] : [];
-        const tokens: Token[] = [];
-        let text = "";
-        let reason: TreeNode["finished"];
-        let logConfidence = 0;
-        const iterator = sequence.evaluateWithMetadata(start, {confidence: true},
-            {temperature: params.samplingTemperature, seed: seedFor(params.seed, child.id)});
-        for await (const {token, confidence} of iterator) {
-            if (signal?.aborted)
-                throw new CancelledError("Search");
-            if (model.isEogToken(token)) {
-                reason = "eos";
-                break;
+    /**
+     * Samples one step in every child, in lockstep: each round asks every unfinished child for one token in the same
+     * tick, so node-llama-cpp decodes them all in one batch. Batches of a fixed composition keep a seeded search
+     * reproducible (llama.cpp's logits are not batch-invariant, and free-running generators would batch by timing).
+     * Returns the number of rounds (batched decode calls).
+     */
+    async function generateSteps(children: readonly TreeNode[]): Promise<number> {
+        const states = children.map((child) => ({
+            child,
+            iterator: child.sequence!.evaluateWithMetadata(child.pending != null ? [child.pending] : [], {confidence: true},
+                {temperature: params.samplingTemperature, seed: seedFor(params.seed, child.id)})[Symbol.asyncIterator](),
+            tokens: [] as Token[],
+            text: "",
+            logConfidence: 0,
+            reason: undefined as TreeNode["finished"],
+            open: true
+        }));
+        let rounds = 0;
+        try {
+            for (let active = states; active.length > 0; active = active.filter((state) => state.open)) {
+                rounds++;
+                const outputs = await Promise.all(active.map((state) => state.iterator.next()));
+                if (signal?.aborted)
+                    throw new CancelledError("Search");
+                await Promise.all(active.map(async (state, i) => {
+                    const output = outputs[i]!;
+                    if (output.done === true) {
+                        state.open = false;
+                        return;
+                    }
+                    const {token, confidence} = output.value;
+                    if (model.isEogToken(token)) {
+                        state.reason = "eos";
+                        state.open = false;
+                    } else {
+                        state.tokens.push(token);
+                        state.logConfidence += Math.log(Math.max(confidence, 1e-12));
+                        state.text = model.detokenize(state.tokens);
+                        const body = state.text.trimStart();
+                        if (body !== "" && params.stepDelimiter !== "" && body.includes(params.stepDelimiter))
+                            state.open = false;
+                        else if (state.child.pathTokens + state.tokens.length >= params.maxTokens) {
+                            state.reason = "maxTokens";
+                            state.open = false;
+                        } else if (state.tokens.length >= params.maxStepTokens)
+                            state.open = false;
+                    }
+                    if (!state.open)
+                        await state.iterator.return?.(undefined);
+                }));
             }
-            tokens.push(token);
-            logConfidence += Math.log(Math.max(confidence, 1e-12));
-            text = model.detokenize(tokens);
-            const body = text.trimStart();
-            if (body !== "" && params.stepDelimiter !== "" && body.includes(params.stepDelimiter))
-                break;
-            if (child.pathTokens + tokens.length >= params.maxTokens) {
-                reason = "maxTokens";
-                break;
+        } finally {
+            await Promise.all(states.filter((state) => state.open).map((state) => state.iterator.return?.(undefined)));
+        }
+
+        for (const {child, tokens, text, logConfidence, reason} of states) {
+            child.steps.push(text);
+            child.stepConfidence = tokens.length > 0 ? Math.exp(logConfidence / tokens.length) : 0;
+            child.stepTokens = tokens.length;
+            child.pathTokens += tokens.length;
+            tokensGenerated += tokens.length;
+            if (reason === "eos") {
+                child.finished = "eos";
+                delete child.pending;
+            } else {
+                child.pending = tokens.at(-1);
+                if (params.answerMarker !== "" && text.includes(params.answerMarker))
+                    child.finished = "marker";
+                else if (reason === "maxTokens")
+                    child.finished = "maxTokens";
             }
-            if (tokens.length >= params.maxStepTokens)
-                break;
         }
-        child.steps.push(text);
-        child.stepConfidence = tokens.length > 0 ? Math.exp(logConfidence / tokens.length) : 0;
-        child.stepTokens = tokens.length;
-        child.pathTokens += tokens.length;
-        tokensGenerated += tokens.length;
-        if (reason === "eos") {
-            child.finished = "eos";
-            delete child.pending;
-        } else {
-            child.pending = tokens.at(-1);
-            if (params.answerMarker !== "" && text.includes(params.answerMarker))
-                child.finished = "marker";
-            else if (reason === "maxTokens")
-                child.finished = "maxTokens";
-        }
-        return tokens.length + start.length;
+        return rounds;
     }
 
     async function assignClusters(open: TreeNode[]): Promise<void> {
