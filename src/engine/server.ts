@@ -21,6 +21,7 @@ function notify<M extends keyof EngineNotifications>(method: M, params: EngineNo
 const engine = new Engine({
     onProgress: (progress) => notify(Methods.progress, progress),
     onAnswerToken: (askId, text) => notify(Methods.answerToken, {askId, text}),
+    onSearchEvent: (askId, event) => notify(Methods.searchEvent, {askId, event}),
     onLog: (log) => notify(Methods.log, log)
 });
 

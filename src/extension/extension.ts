@@ -6,7 +6,9 @@ import {Methods, type AskResult, type EngineStatus, type IndexInfo, type ModelIn
 import {EngineClient} from "./engineClient";
 import {errorMessage, isCancellation} from "./engineErrors";
 import {QaViewProvider} from "./qaViewProvider";
+import {openCitation} from "./citations";
 import {SearchTreePanel} from "./searchTreePanel";
+import {SearchTreeStore} from "./searchTreeStore";
 import {selectModel} from "./selectModel";
 import {Session} from "./session";
 import {affectsIndex, affectsModel, readSettings} from "./settings";
@@ -17,6 +19,8 @@ export const commandIds = {
     ask: "squeeze.ask",
     askSelection: "squeeze.askSelection",
     showSearchTree: "squeeze.showSearchTree",
+    openSearchTree: "squeeze.openSearchTree",
+    openCitation: "squeeze.openCitation",
     selectModel: "squeeze.selectModel"
 } as const;
 
@@ -26,6 +30,10 @@ export interface SqueezeApi {
     readonly model: ModelInfo | undefined;
     readonly index: IndexInfo | undefined;
     engineStatus(): Promise<EngineStatus>;
+    /** The search the Search Tree panel shows, when it is open. */
+    readonly shownSearch: string | undefined;
+    /** What was recorded of a search's events (tests check that every event arrived). */
+    searchRecord(askId: string): Promise<{nodes: number, events: number, state: string} | undefined>;
 }
 
 let client: EngineClient | undefined;
@@ -42,12 +50,16 @@ export function activate(context: vscode.ExtensionContext): SqueezeApi {
     const runSelectModel = (): void => {
         void vscode.commands.executeCommand(commandIds.selectModel);
     };
-    const session = new Session(engine, log, runSelectModel);
-    const qaView = new QaViewProvider(context.extensionUri, session, {selectModel: runSelectModel});
-    const searchTree = new SearchTreePanel(context.extensionUri, session);
+    const searches = new SearchTreeStore(vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, "search-trees"));
+    const session = new Session(engine, log, runSelectModel, searches);
+    const searchTree = new SearchTreePanel(context.extensionUri, searches);
+    const qaView = new QaViewProvider(context.extensionUri, session, {
+        selectModel: runSelectModel,
+        showTree: (askId) => searchTree.show(askId)
+    });
 
     context.subscriptions.push(
-        log, engine, session, qaView, searchTree,
+        log, engine, session, searches, qaView, searchTree,
         new IndexStatusBar(session, commandIds.indexWorkspace),
         vscode.window.registerWebviewViewProvider(QaViewProvider.viewId, qaView),
 
@@ -62,7 +74,12 @@ export function activate(context: vscode.ExtensionContext): SqueezeApi {
         vscode.commands.registerCommand(commandIds.indexWorkspace, () => indexWorkspace(session)),
         vscode.commands.registerCommand(commandIds.ask, (question?: unknown) => askAboutCodebase(session, question)),
         vscode.commands.registerCommand(commandIds.askSelection, (question?: unknown) => askAboutSelection(session, question)),
-        vscode.commands.registerCommand(commandIds.showSearchTree, () => searchTree.show()),
+        vscode.commands.registerCommand(commandIds.showSearchTree, (askId?: unknown) =>
+            searchTree.show(typeof askId === "string" ? askId : undefined)),
+        vscode.commands.registerCommand(commandIds.openSearchTree, (uri?: unknown) =>
+            searchTree.openFile(uri instanceof vscode.Uri ? uri : undefined)),
+        vscode.commands.registerCommand(commandIds.openCitation, (file?: unknown, line?: unknown) =>
+            typeof file === "string" ? openCitation(file, typeof line === "number" ? line : 1) : Promise.resolve(false)),
         vscode.commands.registerCommand(commandIds.selectModel, async () => {
             const model = await selectModel();
             if (model != null)
@@ -91,7 +108,14 @@ export function activate(context: vscode.ExtensionContext): SqueezeApi {
         get index() {
             return session.currentIndex;
         },
-        engineStatus: () => session.engineStatus()
+        engineStatus: () => session.engineStatus(),
+        get shownSearch() {
+            return searchTree.shownAskId;
+        },
+        searchRecord: async (askId: string) => {
+            const record = await searches.get(askId);
+            return record != null ? {nodes: record.nodes, events: record.events.length, state: record.state} : undefined;
+        }
     };
 }
 

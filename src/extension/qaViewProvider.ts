@@ -4,13 +4,19 @@
 // snapshot back, so nothing that happened while it was hidden is lost.
 import * as vscode from "vscode";
 import type {ModelInfo} from "../engine/protocol";
-import {readSettings} from "./settings";
+import {openCitation} from "./citations";
+import {searchMethodLabels} from "./searchTreeMessages";
+import {affectsSearch, maxSearchWidth, readSettings} from "./settings";
 import type {Session} from "./session";
 import {contentSecurityPolicy, createNonce, cspNonceMeta, escapeHtml} from "./webviewHtml";
-import {isViewToHost, type HostToView, type ModelView, type ViewToHost} from "./webviewMessages";
+import {
+    isViewToHost, searchChoiceMethods, type HostToView, type ModelView, type SearchChoiceView, type ViewToHost
+} from "./webviewMessages";
 
 export interface QaViewActions {
     selectModel(): void;
+    /** Opens the Search Tree panel on this answer's search. */
+    showTree(askId: string): void;
 }
 
 export class QaViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -38,7 +44,11 @@ export class QaViewProvider implements vscode.WebviewViewProvider, vscode.Dispos
             session.onDidStartAsk((entry) => this.post({type: "askStarted", entry})),
             session.onDidReceiveAnswerText(({askId, text}) => this.post({type: "answerToken", askId, text})),
             session.onDidEndAsk((entry) => this.post({type: "askEnded", entry})),
-            session.onDidFail((message) => this.post({type: "error", message}))
+            session.onDidFail((message) => this.post({type: "error", message})),
+            vscode.workspace.onDidChangeConfiguration((event) => {
+                if (affectsSearch(event))
+                    this.post({type: "search", search: this.searchChoice()});
+            })
         );
     }
 
@@ -95,13 +105,34 @@ export class QaViewProvider implements vscode.WebviewViewProvider, vscode.Dispos
                     type: "init",
                     model,
                     status: this.session.viewStatus(),
-                    recent: this.session.recentEntries
+                    recent: this.session.recentEntries,
+                    search: this.searchChoice()
                 });
                 break;
             }
             case "ask":
                 if (message.question.trim() !== "")
-                    void this.session.ask({question: message.question});
+                    void this.session.ask({
+                        question: message.question,
+                        ...(message.search != null ? {search: {method: message.search.method, width: Math.min(maxSearchWidth, message.search.width)}} : {})
+                    });
+                break;
+            case "setSearch":
+                void this.saveSearchChoice(message.search);
+                break;
+            case "showTree":
+                this.actions.showTree(message.askId);
+                break;
+            case "copy":
+                void vscode.env.clipboard.writeText(message.text).then(
+                    () => this.post({type: "notice", message: "Copied the answer."}),
+                    () => this.post({type: "notice", message: "Could not copy the answer."}));
+                break;
+            case "openCitation":
+                void openCitation(message.path, message.line);
+                break;
+            case "openSettings":
+                void vscode.commands.executeCommand("workbench.action.openSettings", "squeeze.search");
                 break;
             case "cancel":
                 this.session.cancelAsk();
@@ -112,6 +143,30 @@ export class QaViewProvider implements vscode.WebviewViewProvider, vscode.Dispos
             case "clearHistory":
                 this.session.clearHistory();
                 break;
+        }
+    }
+
+    /** The picker shows the squeeze.search settings. */
+    private searchChoice(): SearchChoiceView {
+        const {method, width} = readSettings().search;
+        return {method, width};
+    }
+
+    /** The picker writes where the value is set now (workspace or user), so it wins and shows what is in effect. */
+    private async saveSearchChoice(choice: SearchChoiceView): Promise<void> {
+        const config = vscode.workspace.getConfiguration("squeeze");
+        const update = async (key: string, value: unknown): Promise<void> => {
+            const inspected = config.inspect(key);
+            const target = inspected?.workspaceFolderValue !== undefined ? vscode.ConfigurationTarget.WorkspaceFolder
+                : inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+            if (config.get(key) !== value)
+                await config.update(key, value, target);
+        };
+        try {
+            await update("search.method", choice.method);
+            await update("search.width", Math.max(1, Math.min(maxSearchWidth, Math.floor(choice.width))));
+        } catch (error) {
+            this.post({type: "error", message: `Could not save the search settings: ${error instanceof Error ? error.message : String(error)}`});
         }
     }
 
@@ -155,6 +210,8 @@ export class QaViewProvider implements vscode.WebviewViewProvider, vscode.Dispos
         const attr = (uri: vscode.Uri): string => escapeHtml(uri.toString());
 
         // Both scripts are modules so they run in order: the toolkit defines its elements before qa.js uses them.
+        const methodOptions = searchChoiceMethods.map((method) =>
+            `<vscode-option value="${method}">${escapeHtml(searchMethodLabels[method])}</vscode-option>`).join("");
         return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -176,18 +233,36 @@ export class QaViewProvider implements vscode.WebviewViewProvider, vscode.Dispos
         <div id="model-notes" class="model-notes" role="note" hidden></div>
     </section>
     <vscode-divider role="separator"></vscode-divider>
+    <section id="empty" class="empty-state" aria-label="No questions yet" hidden>
+        <p><strong>Ask anything about this workspace.</strong></p>
+        <p>Your first question indexes the workspace once; later questions reuse it. Turn on <em>Search</em> below to
+        explore several reasoning paths (ETS, REBASE, beam…) and watch the tree they grow.</p>
+    </section>
     <section id="history" class="history" aria-label="Earlier questions and answers"></section>
     <section id="current" class="entry current" aria-label="Current answer" hidden>
         <div id="current-question" class="question"></div>
         <div id="current-selection" class="selection" hidden></div>
-        <div id="answer" class="answer" role="log" aria-live="polite" aria-label="Answer"></div>
+        <div id="answer-loading" class="answer-loading" role="status" hidden>
+            <vscode-progress-ring aria-hidden="true"></vscode-progress-ring><span id="answer-loading-text">Preparing…</span>
+        </div>
+        <div id="answer" class="answer markdown" role="log" aria-live="polite" aria-label="Answer"></div>
+        <div id="current-citations" class="citations" hidden></div>
         <div id="current-summary" class="summary"></div>
+        <div id="current-actions" class="entry-actions"></div>
     </section>
-    <div id="error" class="error" role="alert" hidden></div>
+    <div id="error" class="error-banner" role="alert" hidden></div>
     <vscode-divider role="separator"></vscode-divider>
     <section class="ask" aria-label="Ask a question">
         <vscode-text-area id="question" rows="3" resize="vertical" placeholder="Ask about this codebase (Ctrl+Enter to ask)"
             aria-label="Question about the codebase"></vscode-text-area>
+        <div class="search-picker" role="group" aria-label="Test-time search">
+            <label for="search-method">Search</label>
+            <vscode-dropdown id="search-method" aria-label="Search method" title="How the answer is found: Off answers directly; the others search over reasoning steps">${methodOptions}</vscode-dropdown>
+            <label for="search-width">Width</label>
+            <vscode-text-field id="search-width" class="width-field" size="4" maxlength="3" value="16"
+                aria-label="Search width (1 to ${maxSearchWidth})" title="Search width: paths explored at once (1 to ${maxSearchWidth})"></vscode-text-field>
+            <vscode-link id="search-settings" href="#" title="All search settings">Settings</vscode-link>
+        </div>
         <div class="actions">
             <vscode-button id="ask" appearance="primary" aria-label="Ask the question (Ctrl+Enter)">Ask</vscode-button>
             <vscode-button id="cancel" appearance="secondary" aria-label="Cancel the answer" disabled>Cancel</vscode-button>

@@ -2,17 +2,19 @@
 // asks the engine for something goes through here, so the model is loaded and the index built before a question, only
 // one load or build runs at a time, and the status bar and the Q&A view read one source of truth.
 import {randomUUID} from "node:crypto";
+import path from "node:path";
 import * as vscode from "vscode";
 import {
-    EngineErrorCode, Methods, type AskResult, type EngineStatus, type IndexInfo, type ModelInfo, type ProgressParams,
-    type SelectionContext
+    EngineErrorCode, Methods, type AskParams, type AskResult, type EngineStatus, type IndexInfo, type ModelInfo,
+    type ProgressParams, type SearchParams, type SelectionContext
 } from "../engine/protocol";
 import type {EngineClient} from "./engineClient";
 import {engineErrorCode, errorMessage, isCancellation} from "./engineErrors";
 import {describeProgress, withEngineProgress} from "./engineProgress";
 import {formatCount, formatDuration} from "./format";
 import {ModelLoader, selectModelAction} from "./modelLoader";
-import {readSettings} from "./settings";
+import type {SearchTreeStore} from "./searchTreeStore";
+import {readSettings, searchParams, searchRoomTokens, type SearchChoice} from "./settings";
 import type {QaEntry, ViewStatus} from "./webviewMessages";
 
 export type Activity = "loadingModel" | "indexing" | "asking";
@@ -20,6 +22,8 @@ export type Activity = "loadingModel" | "indexing" | "asking";
 export interface AskRequest {
     question: string;
     selection?: SelectionContext;
+    /** The Q&A view's search picker; absent: the squeeze.search.* settings decide. */
+    search?: SearchChoice;
 }
 
 export interface AskOutcome {
@@ -38,12 +42,17 @@ interface RunningAsk {
 const recentLimit = 20;
 /** Progress notifications can come per batch; views and the status bar need no more than this many updates a second. */
 const progressUpdateMs = 100;
+/** The engine's own answer room when none is asked for (engine.ts `defaultAnswerRoom`). */
+const defaultAnswerRoomTokens = 2048;
 
 export class Session implements vscode.Disposable {
     private model?: ModelInfo;
     private modelOutdated = false;
     private index?: IndexInfo;
     private indexOutdated = false;
+    /** KV cells after the workspace that the index was built with, and the most any search so far needed. */
+    private indexAnswerRoom = 0;
+    private neededAnswerRoom = 0;
     private readonly activities = new Map<Activity, number>();
     private progress?: ProgressParams;
     private progressTimer?: ReturnType<typeof setTimeout>;
@@ -71,7 +80,8 @@ export class Session implements vscode.Disposable {
     public constructor(
         private readonly client: EngineClient,
         private readonly log: vscode.LogOutputChannel,
-        private readonly selectModel: () => void
+        private readonly selectModel: () => void,
+        private readonly searches?: SearchTreeStore
     ) {
         this.loader = new ModelLoader(client, log, selectModel);
         this.disposables.push(
@@ -90,6 +100,10 @@ export class Session implements vscode.Disposable {
                     this.progress = undefined;
                     this.fireChange();
                 }
+            }),
+            client.onNotification(Methods.searchEvent, ({askId, event}) => {
+                if (this.current?.entry.askId === askId)
+                    this.searches?.append(askId, event);
             }),
             client.onDidRestoreModel((info) => this.setModel(info)),
             client.onDidRestoreIndex((info) => {
@@ -234,26 +248,42 @@ export class Session implements vscode.Disposable {
 
         const source = new vscode.CancellationTokenSource();
         const link = outerToken?.onCancellationRequested(() => source.cancel());
+        const search = this.searchFor(request);
         const entry: QaEntry = {
             askId: randomUUID(),
             question: request.question.trim(),
             selection: request.selection != null ? selectionLabel(request.selection) : undefined,
             answer: "",
             state: "running",
-            startedAt: Date.now()
+            startedAt: Date.now(),
+            ...(search != null ? {search: {method: search.method, width: search.width}} : {})
         };
         let finished!: () => void;
         const running: RunningAsk = {entry, source, done: new Promise<void>((resolve) => finished = resolve)};
         this.current = running;
+        if (search != null)
+            this.searches?.begin({askId: entry.askId, question: entry.question, method: search.method, width: search.width,
+                startedAt: entry.startedAt});
         this.addRecent(entry);
         this.onDidStartAskEmitter.fire({...entry});
         this.fireChange();
 
         try {
-            const result = await this.askWithRetry(entry, request, source.token);
+            const result = await this.askWithRetry(entry, request, search, source.token);
             entry.answer = result.answer;
             entry.state = result.stopReason === "cancelled" ? "cancelled" : "done";
             entry.summary = summarize(result);
+            if (result.search != null)
+                entry.search = {
+                    method: result.search.method, width: result.search.width, nodes: result.search.nodes,
+                    depth: result.search.depth, peakKvCells: result.search.peakKvCells,
+                    peakUnsharedKvCells: result.search.peakUnsharedKvCells
+                };
+            const citations = validCitations(result.citations);
+            if (citations.length > 0)
+                entry.citations = citations;
+            if (search != null)
+                this.searches?.end(entry.askId, entry.state === "cancelled" ? "cancelled" : "done", result.search);
             this.log.info(`Answered in ${formatDuration(result.timings.totalMs)}: ${entry.summary}`);
             return {entry: {...entry}, result};
         } catch (error) {
@@ -265,6 +295,8 @@ export class Session implements vscode.Disposable {
                 entry.error = errorMessage(error);
                 this.log.error(`The question failed: ${entry.error}`);
             }
+            if (search != null)
+                this.searches?.end(entry.askId, entry.state === "cancelled" ? "cancelled" : "error");
             return {entry: {...entry}};
         } finally {
             if (this.current === running)
@@ -312,12 +344,19 @@ export class Session implements vscode.Disposable {
         if (settings.unconvertedFilesExclude.length > 0)
             this.log.warn(`files.exclude entries with "when" conditions are not applied: ${settings.unconvertedFilesExclude.join(", ")}`);
 
+        // Room for search trees after the workspace: what the search the settings ask for, or the largest search so far,
+        // needs (it only grows, so switching methods back and forth does not re-index).
+        const configured = searchParams(settings.search);
+        if (configured != null)
+            this.neededAnswerRoom = Math.max(this.neededAnswerRoom, searchRoomTokens(configured));
+        const answerRoom = Math.max(this.neededAnswerRoom, defaultAnswerRoomTokens);
         const params = {
             workspace: folder.uri.fsPath,
             include: settings.include,
             exclude: settings.exclude,
             maxContextTokens: settings.maxContextTokens,
-            maxFileBytes: settings.maxFileBytes
+            maxFileBytes: settings.maxFileBytes,
+            ...(this.neededAnswerRoom > 0 ? {answerRoomTokens: answerRoom} : {})
         };
         this.log.info(`Indexing ${params.workspace} (budget ${params.maxContextTokens > 0 ? `${params.maxContextTokens} tokens` : "automatic"}, exclude: ${params.exclude.join(" ") || "none"})`);
 
@@ -327,6 +366,7 @@ export class Session implements vscode.Disposable {
                 (progressToken) => this.client.request(Methods.buildIndex, params, progressToken)));
             this.index = info;
             this.indexOutdated = false;
+            this.indexAnswerRoom = answerRoom;
             this.log.info(`Indexed ${info.files.length} files, ${info.tokens} tokens (${describeSkipped(info)}); ` +
                 `collect ${formatDuration(info.timings.collectMs)}, tokenize ${formatDuration(info.timings.tokenizeMs)}, ` +
                 `prefill ${formatDuration(info.timings.prefillMs)}.`);
@@ -339,15 +379,25 @@ export class Session implements vscode.Disposable {
         }
     }
 
-    private async askWithRetry(entry: QaEntry, request: AskRequest, token: vscode.CancellationToken): Promise<AskResult> {
+    private async askWithRetry(entry: QaEntry, request: AskRequest, search: SearchParams | undefined,
+        token: vscode.CancellationToken): Promise<AskResult> {
         const settings = readSettings();
-        const params = {
+        const params: AskParams = {
             askId: entry.askId,
             question: entry.question,
             selection: request.selection,
-            maxTokens: settings.answerMaxTokens
+            maxTokens: settings.answerMaxTokens,
+            ...(search != null ? {search} : {})
         };
 
+        if (search != null) {
+            // The tree needs KV room after the workspace: index again when this search needs more than the index has.
+            this.neededAnswerRoom = Math.max(this.neededAnswerRoom, searchRoomTokens(search));
+            if (this.index != null && this.indexAnswerRoom < this.neededAnswerRoom) {
+                this.log.info(`A ${search.method} search of width ${search.width} needs ${this.neededAnswerRoom} KV cells after the workspace; indexing again with that room.`);
+                this.indexOutdated = true;
+            }
+        }
         await this.ensureIndex(token);
         try {
             return await this.track("asking", this.client.request(Methods.ask, params, token));
@@ -365,6 +415,22 @@ export class Session implements vscode.Disposable {
             await this.ensureIndex(token);
             return await this.track("asking", this.client.request(Methods.ask, params, token));
         }
+    }
+
+    /** The search this question runs: the view's picker over the settings; model paths resolved in the workspace. */
+    private searchFor(request: AskRequest): SearchParams | undefined {
+        const search = searchParams(readSettings().search, request.search);
+        if (search == null)
+            return undefined;
+
+        const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+        const resolve = (file: string): string => folder != null && !path.isAbsolute(file) && !file.startsWith("hf:")
+            ? path.resolve(folder, file) : file;
+        if (search.prm !== "self" && search.prm !== "none" && search.prm !== "confidence")
+            search.prm = resolve(search.prm);
+        if (search.embeddingModel != null)
+            search.embeddingModel = resolve(search.embeddingModel);
+        return search;
     }
 
     /** The engine keeps its index when the model it was asked for is the one it already had. */
@@ -466,6 +532,10 @@ function summarize(result: AskResult): string {
         `context ${formatCount(result.fixedContext.tokens)} tokens from ${result.fixedContext.files} files`,
         `model ${result.model.name}`
     ];
+    const search = result.search;
+    if (search != null)
+        parts.push(`${search.method} search, width ${search.width}: ${search.nodes} nodes, depth ${search.depth}, ` +
+            `peak ${formatCount(search.peakKvCells)} KV cells (${formatCount(search.peakUnsharedKvCells)} without sharing)`);
     if (result.stopReason === "maxTokens")
         parts.push("stopped at squeeze.answer.maxTokens");
     else if (result.stopReason === "cancelled")
@@ -481,6 +551,18 @@ function describeSkipped(info: IndexInfo): string {
     for (const skipped of info.skipped)
         byReason.set(skipped.reason, (byReason.get(skipped.reason) ?? 0) + 1);
     return "skipped: " + [...byReason].map(([reason, count]) => `${count} ${reason}`).join(", ");
+}
+
+/** Citations from the engine, checked: a relative path inside the workspace and a positive line. */
+function validCitations(citations: AskResult["citations"]): Array<{path: string, line: number, weight: number}> {
+    if (!Array.isArray(citations))
+        return [];
+    return citations.filter((citation) => typeof citation?.path === "string" && citation.path !== "" &&
+        !path.isAbsolute(citation.path) && !citation.path.split(/[\\/]/).includes("..") &&
+        Number.isInteger(citation.line) && citation.line >= 1)
+        .map(({path: file, line, weight}) => ({path: file, line, weight: typeof weight === "number" && Number.isFinite(weight) ? weight : 0}))
+        .sort((a, b) => b.weight - a.weight)
+        .slice(0, 20);
 }
 
 /** Waits for a promise someone else started, giving up (not cancelling it) when our own token fires. */

@@ -1,7 +1,29 @@
 // The extension's settings, read once per use into typed values (with the defaults of package.json when a value is
 // missing or malformed), and which setting changes make the loaded model or the index stale.
 import * as vscode from "vscode";
+import {searchMethods, type SearchMethod, type SearchParams} from "../engine/protocol";
 import {filesExcludeToGitignore, type FilesExcludeSetting} from "./fileExcludes";
+
+/** `squeeze.search.method`: "off" answers by plain greedy generation. */
+export type SearchMethodSetting = "off" | SearchMethod;
+export const searchMethodSettings: readonly SearchMethodSetting[] = ["off", ...searchMethods];
+
+/** The `squeeze.search.*` settings. */
+export interface SearchSettings {
+    method: SearchMethodSetting;
+    width: number;
+    prm: string;
+    lambdaCost: number;
+    /** 0 = automatic for the width (see `automaticLambdaSemantic`). */
+    lambdaSemantic: number;
+    softmaxTemperature: number;
+    samplingTemperature: number;
+    maxDepth: number;
+    maxStepTokens: number;
+    maxTokens: number;
+    seed: number;
+    embeddingModel: string;
+}
 
 export interface SqueezeSettings {
     /** A GGUF path, an `hf:` URI, or "" for the embedded default model. */
@@ -16,6 +38,7 @@ export interface SqueezeSettings {
     maxContextTokens: number;
     maxFileBytes: number;
     answerMaxTokens: number;
+    search: SearchSettings;
 }
 
 export const defaults = {
@@ -23,6 +46,24 @@ export const defaults = {
     maxFileBytes: 262144,
     answerMaxTokens: 256
 } as const;
+
+export const searchDefaults: Readonly<SearchSettings> = {
+    method: "off",
+    width: 16,
+    prm: "self",
+    lambdaCost: 1.0,
+    lambdaSemantic: 0,
+    softmaxTemperature: 0.2,
+    samplingTemperature: 1.0,
+    maxDepth: 25,
+    maxStepTokens: 256,
+    maxTokens: 1024,
+    seed: 1,
+    embeddingModel: ""
+};
+
+/** The widest search the engine runs (llama.cpp allows 256 sequences; the engine keeps 6 for itself). */
+export const maxSearchWidth = 250;
 
 export function readSettings(scope?: vscode.ConfigurationScope): SqueezeSettings {
     const config = vscode.workspace.getConfiguration("squeeze", scope);
@@ -38,8 +79,72 @@ export function readSettings(scope?: vscode.ConfigurationScope): SqueezeSettings
         unconvertedFilesExclude: filesExclude.skipped,
         maxContextTokens: integerSetting(config.get("maxContextTokens"), defaults.maxContextTokens, 0),
         maxFileBytes: integerSetting(config.get("maxFileBytes"), defaults.maxFileBytes, 1),
-        answerMaxTokens: integerSetting(config.get("answer.maxTokens"), defaults.answerMaxTokens, 1)
+        answerMaxTokens: integerSetting(config.get("answer.maxTokens"), defaults.answerMaxTokens, 1),
+        search: readSearchSettings(config)
     };
+}
+
+function readSearchSettings(config: vscode.WorkspaceConfiguration): SearchSettings {
+    const method = config.get("search.method");
+    const d = searchDefaults;
+    return {
+        method: searchMethodSettings.includes(method as SearchMethodSetting) ? method as SearchMethodSetting : d.method,
+        width: Math.min(maxSearchWidth, integerSetting(config.get("search.width"), d.width, 1)),
+        prm: stringSetting(config.get("search.prm"), d.prm).trim() || d.prm,
+        lambdaCost: numberSetting(config.get("search.lambdaCost"), d.lambdaCost, 0),
+        lambdaSemantic: numberSetting(config.get("search.lambdaSemantic"), d.lambdaSemantic, 0),
+        softmaxTemperature: positiveNumberSetting(config.get("search.softmaxTemperature"), d.softmaxTemperature),
+        samplingTemperature: positiveNumberSetting(config.get("search.samplingTemperature"), d.samplingTemperature),
+        maxDepth: integerSetting(config.get("search.maxDepth"), d.maxDepth, 1),
+        maxStepTokens: integerSetting(config.get("search.maxStepTokens"), d.maxStepTokens, 1),
+        maxTokens: integerSetting(config.get("search.maxTokens"), d.maxTokens, 1),
+        seed: integerSetting(config.get("search.seed"), d.seed, 0),
+        embeddingModel: stringSetting(config.get("search.embeddingModel"), d.embeddingModel).trim()
+    };
+}
+
+/** The authors' λ_semantic for a width: 1.5 at 16, 1.4 at 64, 1.45 at 256 (the nearest width below rules). */
+export function automaticLambdaSemantic(width: number): number {
+    return width >= 256 ? 1.45 : width >= 64 ? 1.4 : 1.5;
+}
+
+/** What the Q&A view's picker may change for one question; the other knobs come from the settings. */
+export interface SearchChoice {
+    method: SearchMethodSetting;
+    width: number;
+}
+
+/** The engine's SearchParams for these settings (and the view's choice), or undefined when search is off. */
+export function searchParams(settings: SearchSettings, choice?: SearchChoice): SearchParams | undefined {
+    const method = choice?.method ?? settings.method;
+    if (method === "off")
+        return undefined;
+
+    const width = Math.max(1, Math.min(maxSearchWidth, Math.floor(choice?.width ?? settings.width)));
+    const embedding = settings.embeddingModel !== "";
+    return {
+        method,
+        width,
+        prm: settings.prm,
+        samplingTemperature: settings.samplingTemperature,
+        softmaxTemperature: settings.softmaxTemperature,
+        lambdaCost: settings.lambdaCost,
+        lambdaSemantic: settings.lambdaSemantic > 0 ? settings.lambdaSemantic : automaticLambdaSemantic(width),
+        clusterDistance: embedding ? 0.05 : 0.35,
+        maxDepth: settings.maxDepth,
+        maxStepTokens: settings.maxStepTokens,
+        maxTokens: settings.maxTokens,
+        stepDelimiter: "\n\n",
+        answerMarker: "The answer is",
+        vote: "majority",
+        seed: settings.seed,
+        ...(embedding ? {embeddingModel: settings.embeddingModel} : {})
+    };
+}
+
+/** KV cells a search needs after the workspace: every path at full length, the PRM's scratch forks, the question. */
+export function searchRoomTokens(search: Pick<SearchParams, "width" | "maxTokens">): number {
+    return search.width * search.maxTokens + 64 * Math.min(search.width, 64) + 1024;
 }
 
 /** A change that needs the model loaded again. */
@@ -59,6 +164,19 @@ function stringSetting(value: unknown, fallback: string): string {
 
 function integerSetting(value: unknown, fallback: number, min: number): number {
     return typeof value === "number" && Number.isFinite(value) && value >= min ? Math.floor(value) : fallback;
+}
+
+function numberSetting(value: unknown, fallback: number, min: number): number {
+    return typeof value === "number" && Number.isFinite(value) && value >= min ? value : fallback;
+}
+
+function positiveNumberSetting(value: unknown, fallback: number): number {
+    return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** A change of the `squeeze.search.*` settings (the Q&A view's picker shows them). */
+export function affectsSearch(event: vscode.ConfigurationChangeEvent): boolean {
+    return event.affectsConfiguration("squeeze.search");
 }
 
 function stringArraySetting(value: unknown): string[] {
