@@ -51,7 +51,8 @@ export function activate(context: vscode.ExtensionContext): SqueezeApi {
         void vscode.commands.executeCommand(commandIds.selectModel);
     };
     const searches = new SearchTreeStore(vscode.Uri.joinPath(context.storageUri ?? context.globalStorageUri, "search-trees"));
-    const session = new Session(engine, log, runSelectModel, searches);
+    // The saved index goes to this workspace's storage; without a workspace there is nothing to index.
+    const session = new Session(engine, log, runSelectModel, searches, context.storageUri);
     const searchTree = new SearchTreePanel(context.extensionUri, searches);
     const qaView = new QaViewProvider(context.extensionUri, session, {
         selectModel: runSelectModel,

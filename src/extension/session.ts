@@ -81,7 +81,9 @@ export class Session implements vscode.Disposable {
         private readonly client: EngineClient,
         private readonly log: vscode.LogOutputChannel,
         private readonly selectModel: () => void,
-        private readonly searches?: SearchTreeStore
+        private readonly searches?: SearchTreeStore,
+        /** Where the saved index (KV state, manifest) lives: the extension's storage for this workspace. */
+        private readonly indexStorage?: vscode.Uri
     ) {
         this.loader = new ModelLoader(client, log, selectModel);
         this.disposables.push(
@@ -356,7 +358,8 @@ export class Session implements vscode.Disposable {
             exclude: settings.exclude,
             maxContextTokens: settings.maxContextTokens,
             maxFileBytes: settings.maxFileBytes,
-            ...(this.neededAnswerRoom > 0 ? {answerRoomTokens: answerRoom} : {})
+            ...(this.neededAnswerRoom > 0 ? {answerRoomTokens: answerRoom} : {}),
+            ...(this.indexStorage != null ? {storageFolder: vscode.Uri.joinPath(this.indexStorage, "index").fsPath} : {})
         };
         this.log.info(`Indexing ${params.workspace} (budget ${params.maxContextTokens > 0 ? `${params.maxContextTokens} tokens` : "automatic"}, exclude: ${params.exclude.join(" ") || "none"})`);
 

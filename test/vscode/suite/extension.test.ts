@@ -41,6 +41,14 @@ suite("squeeze extension", function () {
         assert.ok(squeeze.model?.notes.some((n) => n.includes("children's stories")));
     });
 
+    test("indexing again reuses the index saved in the workspace storage", async () => {
+        const info = await vscode.commands.executeCommand<IndexInfo | undefined>("squeeze.indexWorkspace");
+        assert.ok(info, "index info");
+        assert.equal(info.reused, true, "the second build loads the saved KV state");
+        assert.equal(info.prefilledTokens, 0, "nothing is prefilled again");
+        assert.ok(info.storageFolder != null && fs.existsSync(info.storageFolder), `saved in ${info.storageFolder}`);
+    });
+
     test("answers with a string argument", async () => {
         const result = await vscode.commands.executeCommand<AskResult | undefined>("squeeze.ask", "Where is the configuration read?");
         assert.ok(result, "ask result");
