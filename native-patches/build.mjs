@@ -91,14 +91,26 @@ if (!fs.existsSync(path.join(llamaSourceFolder, "CMakeLists.txt"))) {
 }
 
 // 2. Restore pristine files, then apply every patch in order.
+/** Every file a patch touches, and whether the patch creates it (its old side is /dev/null). */
 function filesOfPatch(patchText) {
-    return [...patchText.matchAll(/^\+\+\+ b\/(\S+)/gm)].map((match) => match[1]);
+    return [...patchText.matchAll(/^--- (\S+)[^\n]*\n\+\+\+ b\/(\S+)/gm)].map((match) => ({file: match[2], created: match[1] === "/dev/null"}));
 }
+
+// A file a patch creates has no pristine copy: it is removed, and the patch creates it again.
+const createdFiles = new Set();
+for (const name of patches)
+    for (const {file, created} of filesOfPatch(fs.readFileSync(path.join(patchesFolder, name), "utf8")))
+        if (created)
+            createdFiles.add(file);
 
 fs.mkdirSync(pristineFolder, {recursive: true});
 for (const name of patches) {
-    for (const file of filesOfPatch(fs.readFileSync(path.join(patchesFolder, name), "utf8"))) {
+    for (const {file} of filesOfPatch(fs.readFileSync(path.join(patchesFolder, name), "utf8"))) {
         const target = path.join(packageFolder, file);
+        if (createdFiles.has(file)) {
+            fs.rmSync(target, {force: true});
+            continue;
+        }
         const pristine = path.join(pristineFolder, file);
         if (fs.existsSync(pristine))
             fs.copyFileSync(pristine, target);

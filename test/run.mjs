@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test suite in order, from a fresh clone as well as from a working tree:
-//   node test/run.mjs [unit|engine|vscode|e2e ...]      (no names: all, after typecheck and build)
+//   node test/run.mjs [unit|native|engine|vscode|e2e ...]      (no names: all, after typecheck and build)
 // Missing test tools (code-server, Chromium) and a stale patched native build are installed first. Each suite's own
 // output is shown as it runs; the last line sums them up as "tests: N passed, N failed".
 import {spawn, spawnSync} from "node:child_process";
@@ -10,7 +10,7 @@ import {fileURLToPath} from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const requested = process.argv.slice(2);
-const suites = ["unit", "engine", "vscode", "e2e"];
+const suites = ["unit", "native", "engine", "vscode", "e2e"];
 for (const name of requested)
     if (!suites.includes(name)) {
         console.error(`unknown suite "${name}"; choose from ${suites.join(", ")}`);
@@ -65,7 +65,9 @@ function countResults(output) {
     const nodeFail = last(/^(?:#|ℹ) fail (\d+)/gm);
     const mochaPass = last(/^\s*(\d+) passing/gm);
     const mochaFail = last(/^\s*(\d+) failing/gm);
-    return {passed: nodePass + mochaPass, failed: nodeFail + mochaFail};
+    // native-patches/tests/run.sh: one "test-NAME: all passed" line per C++ test program
+    const nativePass = [...output.matchAll(/^test-[\w-]+: all passed\b/gm)].length;
+    return {passed: nodePass + mochaPass + nativePass, failed: nodeFail + mochaFail};
 }
 
 if (needsVsCode) {
@@ -82,6 +84,8 @@ const nodeTest = (files, extra = []) => [
 ];
 const plan = {
     unit: () => ["Unit tests", process.execPath, nodeTest(testFiles("test/unit"))],
+    native: () => ["Native parity tests (patched llama.cpp: squeezed attention op, K-means index, calibration, graph)",
+        "bash", ["native-patches/tests/run.sh"]],
     engine: () => ["Engine tests (real model, patched llama.cpp)", process.execPath, nodeTest(testFiles("test/engine"))],
     vscode: () => ["Extension tests inside VS Code (code-server)", process.execPath, ["--import", "tsx", "test/vscode/runExtensionTests.ts"]],
     e2e: () => ["End-to-end tests (code-server + headless Chromium)", process.execPath, nodeTest(testFiles("test/e2e"))]

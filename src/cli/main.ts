@@ -265,7 +265,8 @@ async function main(): Promise<number> {
             process.stdout.write(JSON.stringify({
                 answer: result.answer,
                 stopReason: result.stopReason,
-                model: {name: model.name, path: model.path, embedded: model.embedded, notes: model.notes,
+                model: {name: model.name, path: model.path, embedded: model.embedded, gpu: model.gpu, gpuLayers: model.gpuLayers,
+                    notes: model.notes,
                     ...(model.fallbackReason != null ? {fallbackReason: model.fallbackReason} : {})},
                 tokens: result.tokens,
                 ...(result.search != null ? {search: result.search} : {}),

@@ -145,6 +145,8 @@ export class Engine {
             embedded: target.embedded,
             sizeBytes: checked.sizeBytes,
             trainContextSize: model.trainContextSize,
+            gpu: llama.gpu,
+            gpuLayers: model.gpuLayers,
             notes: target.embedded ? [...embeddedModel.notes] : [],
             ...(fallbackReason != null ? {fallbackReason} : {})
         };

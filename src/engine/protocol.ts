@@ -30,6 +30,9 @@ export interface ModelInfo {
     embedded: boolean;
     sizeBytes: number;
     trainContextSize: number;
+    /** The compute backend llama.cpp runs on ("cuda", ...; false for CPU) and the layers offloaded to it. */
+    gpu: string | false;
+    gpuLayers: number;
     /** Plain-language notes for the user, e.g. that the embedded model writes children's stories. */
     notes: string[];
     /** Why the requested model was not loaded, when the engine fell back to the embedded one. */

@@ -1,5 +1,5 @@
 // End to end in a real VS Code (code-server) driven by headless Chromium: test-time search from the extension and the
-// Search Tree panel. An ETS search of width 16 on the embedded model grows the tree live; every event arrives (the panel
+// Search Tree panel. An ETS search of width 64 on the embedded model grows the tree live; every event arrives (the panel
 // draws as many nodes as the engine's AskResult counts); a node click shows its step and path; the Q&A view's picker
 // switches to beam at width 9, whose pruned nodes are drawn faded; the panels are checked and photographed in a dark, a
 // light and a high-contrast theme; the tree exports as JSON and SVG. A second test opens a recorded 2,001-node search
@@ -223,9 +223,10 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
         const folder = sampleWorkspace({
             "squeeze.answer.maxTokens": 64,
             "squeeze.search.method": "ets",
-            "squeeze.search.width": 16,
-            "squeeze.search.maxStepTokens": 16,
-            "squeeze.search.maxTokens": 96,
+            // Width 64, the issue's bar for drawing a search live without dropping events; short paths keep it quick.
+            "squeeze.search.width": 64,
+            "squeeze.search.maxStepTokens": 8,
+            "squeeze.search.maxTokens": 32,
             "squeeze.search.maxDepth": 8,
             "workbench.colorTheme": "Default Dark Modern", "window.autoDetectColorScheme": true
         });
@@ -244,7 +245,7 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
             let qa = await openQuestions(page);
             await qa.locator("#empty").waitFor({state: "visible", timeout: 15_000});
             assert.equal(await qa.locator("#search-method").evaluate((dropdown) => (dropdown as HTMLElement & {value: string}).value), "ets");
-            assert.equal(await qa.locator("#search-width input").inputValue(), "16");
+            assert.equal(await qa.locator("#search-width input").inputValue(), "64");
 
             const question = "Once upon a time";
             qa = await askInView(page, question);
@@ -254,7 +255,7 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
             const statesSeen = new Set<string>();
             const counts = await watchTree(tree, page, 300_000, statesSeen);
             const liveStats = frameStats(await liveFrames.stop());
-            console.log(`[e2e] ETS width 16: node counts seen while growing: ${counts.join(" → ")}; frames ${JSON.stringify(liveStats)}`);
+            console.log(`[e2e] ETS width 64: node counts seen while growing: ${counts.join(" → ")}; frames ${JSON.stringify(liveStats)}`);
             assert.ok(counts.some((count) => count > 1), "search events reach the panel (if not: the engine process must forward " +
                 "Engine's onSearchEvent as squeeze/searchEvent, src/engine/server.ts)");
             assert.ok(counts.length >= 3, `the tree grew in steps while the search ran (${counts.join(", ")})`);
@@ -278,7 +279,7 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
             assert.equal(Number(await tree.locator("#stat-nodes").textContent()), engineNodes);
             assert.match((await tree.locator("#search-state").textContent()) ?? "", /all the engine reported/);
             assert.equal(await tree.locator("#stat-method").textContent(), "ETS");
-            assert.equal(await tree.locator("#stat-width").textContent(), "16");
+            assert.equal(await tree.locator("#stat-width").textContent(), "64");
             assert.match((await tree.locator("#stat-kv").textContent()) ?? "", /^\d[\d,]*$/, "KV cells now");
             assert.match((await tree.locator("#stat-kv-unshared").textContent()) ?? "", /peak/, "cells without sharing");
             assert.equal(await tree.locator("#nodes path.answer-node").count(), 1, "the chosen answer is marked");
@@ -286,7 +287,7 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
             assert.ok(await tree.locator("#nodes path[class*='score-']").count() >= engineNodes - 1, "every step has a score colour");
             assert.ok(await tree.locator("#nodes path[class*='cluster-']").count() > 0, "ETS nodes carry their semantic cluster");
             const firstLayoutMs = Number(await tree.locator("body").getAttribute("data-max-layout-ms"));
-            console.log(`[e2e] ETS width 16: slowest layout ${firstLayoutMs} ms`);
+            console.log(`[e2e] ETS width 64: slowest layout ${firstLayoutMs} ms`);
 
             // Click a depth-2 node: its step text and the path to it.
             const target = tree.locator("#nodes path[data-depth='2']").nth(3);
@@ -323,15 +324,15 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
             await page.waitForTimeout(200);
             assert.ok(Math.abs(scale(await tree.locator("#viewport").getAttribute("transform")) - scale(before)) < 1e-6, "F fits again");
 
-            // The timeline replays depth by depth: at depth 1, the root and its 16 children.
+            // The timeline replays depth by depth: at depth 1, the root and its 64 children.
             await tree.locator("#timeline").fill("1");
             await page.waitForTimeout(300);
-            assert.equal(await nodeCount(tree), 17, "depth 1: the question and 16 children");
+            assert.equal(await nodeCount(tree), 65, "depth 1: the question and 64 children");
             assert.equal(await tree.locator("#timeline-value").textContent(), `depth 1 of ${await tree.locator("#timeline").getAttribute("max")}`);
             await tree.locator("#timeline").fill(await tree.locator("#timeline").getAttribute("max") ?? "0");
             await page.waitForTimeout(300);
             assert.equal(await nodeCount(tree), engineNodes, "back to live");
-            await screenshot(page, "e2e-search-tree-ets-w16");
+            await screenshot(page, "e2e-search-tree-ets-w64");
 
             // The picker: beam at width 9 (written to the workspace's settings), which prunes.
             await qa.locator("#search-method").click();
