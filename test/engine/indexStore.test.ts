@@ -161,6 +161,33 @@ describe("saved index (stories260K, real KV state files)", () => {
         assert.equal(again.prefilledTokens, 0);
     });
 
+    it("over budget, a file that grows evicts from the layout's tail, not its front, so the prefix is still reused", async () => {
+        // A workspace just over its budget: one build to learn the full size, then a budget a little below it.
+        const {storageFolder: _none, ...probe} = params();
+        void _none;
+        const full = await reference.buildIndex(probe);
+        const overBudgetStorage = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-saved-over-"));
+        const tight = (): BuildIndexParams => ({...params(), storageFolder: overBudgetStorage, maxContextTokens: full.tokens - 60});
+        try {
+            const before = await engine.buildIndex(tight());
+            assert.ok(before.skipped.some(({reason}) => reason === "over-budget"), "the workspace is over its budget");
+            const layout = byPosition(before);
+            const edited = layout[2]!;
+            fs.appendFileSync(path.join(workspace, edited.path), "// grown: a line to push the context over its budget again\n");
+
+            const after = await engine.buildIndex(tight());
+            const newLayout = byPosition(after);
+            assert.equal(newLayout[0]!.path, layout[0]!.path, "the layout's first file keeps its place");
+            assert.deepEqual(newLayout.slice(0, 2), layout.slice(0, 2), "the files before the edited one keep their places");
+            assert.equal(newLayout.at(-1)!.path, edited.path, "the edited file is in, laid out last");
+            assert.ok((after.reusedTokens ?? 0) >= edited.tokenStart,
+                `reused ${after.reusedTokens} tokens; the edited file started at ${edited.tokenStart}`);
+            assert.ok(after.tokens <= full.tokens - 60);
+        } finally {
+            fs.rmSync(overBudgetStorage, {recursive: true, force: true});
+        }
+    });
+
     it("keeps a touched but unchanged file in its place, so nothing is recomputed", async () => {
         const before = byPosition(await engine.buildIndex(params()));
         const first = path.join(workspace, before[0]!.path);

@@ -24,10 +24,11 @@ export interface FixedContext {
     skipped: Array<{path: string, reason: SkipReason}>;
 }
 
-/** A file of a previous layout: its path and the hash of its content then. */
+/** A file of a previous layout: its path and the hash of its content then (and its modification time, when known). */
 export interface LaidOutFile {
     path: string;
     contentSha256: string;
+    modifiedMs?: number;
 }
 
 export interface BuildFixedContextOptions {
@@ -58,7 +59,7 @@ export async function buildFixedContext(options: BuildFixedContextOptions): Prom
     const prefix: Token[] = model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
     let budget = options.maxTokens - prefix.length;
 
-    const byRecency = [...options.files].sort((a, b) => b.modifiedMs - a.modifiedMs || compare(a.path, b.path));
+    const byRecency = budgetPriority(options.files, options.keepOrder);
     const chosen: Array<ChosenFile & {tokens: Token[], lineEnds: number[]}> = [];
     const skipped: FixedContext["skipped"] = [];
 
@@ -109,6 +110,32 @@ export async function buildFixedContext(options: BuildFixedContextOptions): Prom
         });
     }
     return {tokens, files, skipped};
+}
+
+/**
+ * The order in which files claim the token budget. Without a saved layout: most recently modified first. With one, a
+ * file that grew must not push the layout's first file out (that would recompute everything), so: (1) files changed or
+ * added since the layout, most recent first (what the user is working on); (2) the layout's unchanged files, in layout
+ * order, so that a cut falls at the layout's tail; (3) every other file, most recent first.
+ */
+export function budgetPriority<T extends Pick<WorkspaceFile, "path" | "modifiedMs">>(files: readonly T[], keepOrder?: readonly LaidOutFile[]): T[] {
+    const byRecency = [...files].sort((a, b) => b.modifiedMs - a.modifiedMs || compare(a.path, b.path));
+    if (keepOrder == null || keepOrder.length === 0 || keepOrder.some((file) => file.modifiedMs == null))
+        return byRecency;
+    const layout = new Map(keepOrder.map((file, index) => [file.path, {index, modifiedMs: file.modifiedMs!}]));
+    const newestInLayout = Math.max(...keepOrder.map((file) => file.modifiedMs!));
+    const changed: T[] = [];
+    const unchanged: T[] = [];
+    const others: T[] = [];
+    for (const file of byRecency) {
+        const previous = layout.get(file.path);
+        if (previous != null)
+            (previous.modifiedMs === file.modifiedMs ? unchanged : changed).push(file);
+        else
+            (file.modifiedMs > newestInLayout ? changed : others).push(file);
+    }
+    unchanged.sort((a, b) => layout.get(a.path)!.index - layout.get(b.path)!.index);
+    return [...changed, ...unchanged, ...others];
 }
 
 export interface ChosenFile {

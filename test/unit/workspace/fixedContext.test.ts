@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import {describe, it} from "node:test";
 import {looksBinary} from "../../../src/engine/workspace/collectFiles.js";
-import {locateToken, type FixedContextFile} from "../../../src/engine/workspace/fixedContext.js";
+import {budgetPriority, locateToken, type FixedContextFile} from "../../../src/engine/workspace/fixedContext.js";
 import {automaticContextBudget, renderQuestion} from "../../../src/engine/engine.js";
 
 const file = (path: string, tokenStart: number, lineTokenStarts: number[], tokenEnd: number): FixedContextFile =>
@@ -52,5 +52,27 @@ describe("engine helpers", () => {
         const withSelection = renderQuestion({question: "Why?", selection: {path: "a.ts", startLine: 2, endLine: 3, text: "x = 1"}});
         assert.match(withSelection, /### Selection: a\.ts lines 2-3\nx = 1\n/);
         assert.ok(withSelection.endsWith("### Question: Why?\n### Answer:"));
+    });
+});
+
+describe("budgetPriority", () => {
+    const file = (path: string, modifiedMs: number) => ({path, modifiedMs});
+    const files = [file("a", 10), file("b", 20), file("c", 30), file("d", 40), file("old", 5), file("new", 50)];
+
+    it("without a saved layout, is most recently modified first", () => {
+        assert.deepEqual(budgetPriority(files).map((f) => f.path), ["new", "d", "c", "b", "a", "old"]);
+    });
+
+    it("with one: changed and new files first, then the layout's unchanged files in layout order, then the rest", () => {
+        const layout = [
+            {path: "a", contentSha256: "x", modifiedMs: 10}, {path: "b", contentSha256: "x", modifiedMs: 20},
+            {path: "c", contentSha256: "x", modifiedMs: 25}, {path: "d", contentSha256: "x", modifiedMs: 40}
+        ];
+        // c changed (its mtime moved), "new" is newer than the layout; "old" was never laid out.
+        assert.deepEqual(budgetPriority(files, layout).map((f) => f.path), ["new", "c", "a", "b", "d", "old"]);
+    });
+
+    it("falls back to recency when the layout has no modification times", () => {
+        assert.deepEqual(budgetPriority(files, [{path: "a", contentSha256: "x"}]).map((f) => f.path), ["new", "d", "c", "b", "a", "old"]);
     });
 });
