@@ -8,7 +8,7 @@ import {openCitation} from "./citations";
 import {searchMethodLabels} from "./searchTreeMessages";
 import {affectsSearch, maxSearchWidth, readSettings} from "./settings";
 import type {Session} from "./session";
-import {contentSecurityPolicy, createNonce, cspNonceMeta, escapeHtml} from "./webviewHtml";
+import {contentSecurityPolicy, createNonce, cspNonceMeta, escapeHtml, toolkitFolder} from "./webviewHtml";
 import {
     isViewToHost, searchChoiceMethods, type HostToView, type ModelView, type SearchChoiceView, type ViewToHost
 } from "./webviewMessages";
@@ -293,8 +293,4 @@ export function toModelView(info: ModelInfo): ModelView {
         fallbackReason: info.fallbackReason,
         loaded: true
     };
-}
-
-function toolkitFolder(extensionUri: vscode.Uri): vscode.Uri {
-    return vscode.Uri.joinPath(extensionUri, "node_modules", "@vscode", "webview-ui-toolkit", "dist");
 }

@@ -8,7 +8,7 @@ import {
     isTreeToHost, type HostToTree, type SearchRecordView, type SearchTreeViewState, type TreeToHost
 } from "./searchTreeMessages";
 import type {SearchTreeStore} from "./searchTreeStore";
-import {contentSecurityPolicy, createNonce, cspNonceMeta, escapeHtml} from "./webviewHtml";
+import {contentSecurityPolicy, createNonce, cspNonceMeta, escapeHtml, toolkitFolder} from "./webviewHtml";
 
 /** Events wait at most this long in the host before they are posted to the page. */
 const flushMs = 30;
@@ -352,8 +352,4 @@ export class SearchTreePanel implements vscode.Disposable {
         this.flushTimer = undefined;
         this.pending = [];
     }
-}
-
-function toolkitFolder(extensionUri: vscode.Uri): vscode.Uri {
-    return vscode.Uri.joinPath(extensionUri, "node_modules", "@vscode", "webview-ui-toolkit", "dist");
 }

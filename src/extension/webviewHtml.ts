@@ -1,7 +1,7 @@
 // Shared pieces of webview HTML: a fresh nonce per render and the Content-Security-Policy that goes with it.
 // Scripts run only with the nonce; styles, fonts and images come only from the extension's own resource roots.
 import {randomBytes} from "node:crypto";
-import type * as vscode from "vscode";
+import * as vscode from "vscode";
 
 export function createNonce(): string {
     return randomBytes(18).toString("base64");
@@ -29,4 +29,9 @@ export function escapeHtml(text: string): string {
 /** Where FAST looks for the nonce to put on the style elements it creates. */
 export function cspNonceMeta(nonce: string): string {
     return `<meta property="csp-nonce" content="${nonce}">`;
+}
+
+/** The toolkit's browser bundle ships in its npm package; both webviews load it from there (a localResourceRoot). */
+export function toolkitFolder(extensionUri: vscode.Uri): vscode.Uri {
+    return vscode.Uri.joinPath(extensionUri, "node_modules", "@vscode", "webview-ui-toolkit", "dist");
 }
