@@ -55,7 +55,10 @@ async function openQuestions(page: Page): Promise<FrameLocator> {
 /** Asks in the Questions view, with the picker's search. */
 async function askInView(page: Page, question: string): Promise<FrameLocator> {
     const qa = await openQuestions(page);
+    // Typing before the page has its state and handlers would be lost (the draft is restored over it).
+    await qa.locator("body[data-ready='true']").waitFor({timeout: 30_000});
     await qa.locator("#question textarea").fill(question);
+    assert.equal(await qa.locator("#question textarea").inputValue(), question);
     await qa.locator("#ask").click();
     await qa.locator("#current-question").filter({hasText: question}).waitFor({timeout: 30_000});
     return qa;

@@ -393,6 +393,8 @@ function onMessage(message: HostToView): void {
             renderSearchChoice(message.search);
             renderAll();
             saveNow();
+            // The page is wired and knows the host's state: tests (and only they) wait for this before typing.
+            document.body.dataset.ready = "true";
             break;
         case "model":
             renderModel(message.model);
