@@ -5,9 +5,10 @@ import {Engine} from "../engine/engine.js";
 import {CancelledError, EngineError, errorMessage} from "../engine/errors.js";
 import fs from "node:fs";
 import {
-    EngineErrorCode, searchMethods, type AnswerVote, type IndexInfo, type ModelInfo, type SearchMethod, type SearchParams
+    builtinPrms, EngineErrorCode, searchMethods, type AnswerVote, type AskResult, type AttentionParams, type IndexInfo, type ModelInfo, type SearchMethod, type SearchParams
 } from "../engine/protocol.js";
 import {defaultIndexFolder} from "../engine/workspace/indexStore.js";
+import {defaultAttention} from "../engine/attention/squeezedAttention.js";
 import {ProgressBar} from "./progressBar.js";
 
 const usage = `Usage:
@@ -29,11 +30,18 @@ Options:
                              (default: <user cache folder>/squeeze/index/<SHA-256 of the workspace path>)
   --no-index-cache           neither load nor save the index: prefill the workspace every time
 
+Squeezed Attention (index and ask):
+  --keep-fraction F          fraction of the workspace's keys each query attends to (default 0.125; 1 = dense)
+  --centroid-ratio F         K-means centroids per key (default 0.05)
+  --no-hierarchical          one level of centroids instead of two
+  --observation-window N     last tokens of the workspace whose queries calibrate the threshold (default 100)
+
 Test-time search (ask):
   --search METHOD            greedy, bestofn, beam, dvts, rebase or ets (default: none, plain greedy answer)
   --width N                  search width W (default 16)
-  --prm self|confidence|none|PATH   process reward model: the policy judging itself, its token confidence,
-                             uniform, or a GGUF PRM (default self)
+  --prm self|confidence|none|checker|PATH   process reward model: the policy judging itself, its token
+                             confidence, uniform, an exact step checker (arithmetic task only: "Problem: Start with
+                             17. Add 25. ..."), or a GGUF PRM (default self)
   --seed N                   sampling seed (default 1)
   --lambda-cost X            ETS weight of KV tokens (default 1.0)
   --lambda-semantic X        ETS weight of semantic coverage (default 1.5 / 1.4 / 1.45 at widths 16 / 64 / 256)
@@ -50,6 +58,7 @@ Test-time search (ask):
 
 interface CliOptions {
     search: SearchParams | undefined;
+    attention: AttentionParams;
     eventsFile: string | undefined;
     workspace: string;
     model: string;
@@ -82,6 +91,10 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             "json": {type: "boolean", default: false},
             "index-dir": {type: "string"},
             "no-index-cache": {type: "boolean", default: false},
+            "keep-fraction": {type: "string"},
+            "centroid-ratio": {type: "string"},
+            "no-hierarchical": {type: "boolean", default: false},
+            "observation-window": {type: "string"},
             "search": {type: "string"},
             "width": {type: "string"},
             "prm": {type: "string"},
@@ -142,19 +155,33 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             answerMarker: "The answer is",
             ...(embeddingModel != null ? {embeddingModel: path.resolve(embeddingModel)} : {})
         };
-        if (search.prm !== "self" && search.prm !== "none" && search.prm !== "confidence")
+        if (!builtinPrms.includes(search.prm))
             search.prm = path.resolve(search.prm);
     } else if (values.width != null || values.prm != null)
         throw new UsageError("--width and --prm need --search METHOD");
     if (values["no-index-cache"] === true && values["index-dir"] != null)
         throw new UsageError("--index-dir and --no-index-cache cannot be used together");
     const workspace = path.resolve(values.workspace ?? ".");
+    const attention: AttentionParams = {
+        keepFraction: number("keep-fraction", values["keep-fraction"], defaultAttention.keepFraction),
+        centroidRatio: number("centroid-ratio", values["centroid-ratio"], defaultAttention.centroidRatio),
+        hierarchical: values["no-hierarchical"] !== true,
+        observationWindow: integer("observation-window", values["observation-window"], defaultAttention.observationWindow),
+        seed: 0
+    };
+    if (!(attention.keepFraction > 0 && attention.keepFraction <= 1))
+        throw new UsageError(`--keep-fraction takes a number in (0, 1], not "${values["keep-fraction"]}"`);
+    if (!(attention.centroidRatio > 0 && attention.centroidRatio <= 1))
+        throw new UsageError(`--centroid-ratio takes a number in (0, 1], not "${values["centroid-ratio"]}"`);
+    if (attention.observationWindow < 1)
+        throw new UsageError("--observation-window takes at least 1 token");
     return {
         command: positionals[0],
         rest: positionals.slice(1),
         help: values.help === true,
         options: {
             search,
+            attention,
             eventsFile: values.events != null ? path.resolve(values.events) : undefined,
             workspace,
             model: values.model ?? process.env.SQUEEZE_MODEL ?? "",
@@ -249,7 +276,8 @@ async function main(): Promise<number> {
             maxContextTokens: options.maxContextTokens,
             maxFileBytes: options.maxFileBytes,
             ...(options.indexFolder != null ? {storageFolder: options.indexFolder} : {}),
-            ...(options.search != null ? {answerRoomTokens: searchRoom(options.search)} : {})
+            ...(options.search != null ? {answerRoomTokens: searchRoom(options.search)} : {}),
+            attention: options.attention
         }, signal);
         bar.done();
 
@@ -272,6 +300,9 @@ async function main(): Promise<number> {
                 ...(result.search != null ? {search: result.search} : {}),
                 fixedContext: {tokens: index.tokens, files: index.files.length, skipped: index.skipped.length,
                     budgetTokens: index.budgetTokens},
+                attention: attentionJson(index, result),
+                index: {reused: index.reused === true, ...(index.attention?.reused != null ? {attentionIndexReused: index.attention.reused} : {})},
+                citations: result.citations ?? [],
                 kvCells: {afterIndex: index.kvCells, ...result.kvCells},
                 savedIndex: savedIndexJson(index),
                 timings: {
@@ -289,6 +320,11 @@ async function main(): Promise<number> {
             process.stdout.write("\n");
             process.stderr.write(`(${result.tokens.generated} tokens in ${(result.timings.totalMs / 1000).toFixed(1)} s over ` +
                 `${index.files.length} files, ${index.tokens} context tokens, model ${model.name})\n`);
+            if (result.attention?.keptFraction != null)
+                process.stderr.write(`(Squeezed Attention: kept ${(result.attention.keptFraction * 100).toFixed(1)}% of the workspace's keys, ` +
+                    `asked ${(result.attention.keepFraction * 100).toFixed(1)}%)\n`);
+            for (const citation of result.citations ?? [])
+                process.stderr.write(`  consulted ${citation.path}:${citation.line} (${(citation.weight * 100).toFixed(0)}%)\n`);
         }
         return result.stopReason === "cancelled" ? 130 : 0;
     } catch (error) {
@@ -334,6 +370,7 @@ function printIndex(index: IndexInfo, model: ModelInfo, loadModelMs: number, jso
             files: index.files,
             skipped: index.skipped,
             kvCells: index.kvCells,
+            attention: attentionJson(index),
             savedIndex: savedIndexJson(index),
             timings: {loadModelMs: round(loadModelMs), collectMs: round(index.timings.collectMs),
                 tokenizeMs: round(index.timings.tokenizeMs), prefillMs: round(index.timings.prefillMs), ...savedIndexTimings(index)}
@@ -357,6 +394,25 @@ function printIndex(index: IndexInfo, model: ModelInfo, loadModelMs: number, jso
         ];
         process.stdout.write(`Saved index ${index.storageFolder}: ${parts.join(", ")}.\n`);
     }
+}
+
+/** How the workspace was attended to: asked and reached keep fractions, centroids, index timings. */
+function attentionJson(index: IndexInfo, result?: AskResult): object {
+    const info = index.attention;
+    return {
+        mode: info?.mode ?? "dense",
+        keepFraction: info?.keepFraction ?? 1,
+        ...(result?.attention?.keptFraction != null ? {keptFraction: result.attention.keptFraction} : {}),
+        ...(info?.calibratedKeptFraction != null ? {calibratedKeptFraction: info.calibratedKeptFraction} : {}),
+        ...(info?.centroids != null ? {centroids: info.centroids} : {}),
+        ...(info?.indexedKeys != null ? {indexedKeys: info.indexedKeys} : {}),
+        ...(info?.indexBytes != null ? {indexBytes: info.indexBytes} : {}),
+        ...(info?.reused != null ? {reused: info.reused} : {}),
+        ...(info?.reason != null ? {reason: info.reason} : {}),
+        ...(info?.timings != null ? {timings: {clusterMs: round(info.timings.clusterMs), calibrateMs: round(info.timings.calibrateMs),
+            loadMs: round(info.timings.loadMs), saveMs: round(info.timings.saveMs), ...(result?.attention?.measureMs != null ? {measureMs: round(result.attention.measureMs)} : {})}} : {}),
+        ...(result?.attention?.keptLayers != null ? {keptLayers: result.attention.keptLayers.map((value) => Math.round(value * 1e4) / 1e4)} : {})
+    };
 }
 
 /** What happened with the saved index (null with --no-index-cache). */

@@ -11,6 +11,7 @@ import {lexicalEmbedder, modelEmbedder} from "./search/stepEmbedder.js";
 import {GgufPrm} from "./search/prm/ggufPrm.js";
 import {ConfidencePrm, UniformPrm, type ProcessRewardModel} from "./search/prm/processRewardModel.js";
 import {SelfJudgePrm} from "./search/prm/selfJudgePrm.js";
+import {ArithmeticCheckerPrm} from "./search/prm/arithmeticCheckerPrm.js";
 import {runTreeSearch} from "./search/treeSearch.js";
 import {embeddedModel, embeddedModelPath} from "./models/embeddedModel.js";
 import {checkModelFile} from "./models/modelFile.js";
@@ -20,6 +21,7 @@ import {forkSequence, usedKvCells} from "./native/sequences.js";
 import {collectFiles} from "./workspace/collectFiles.js";
 import {buildFixedContext, type FixedContextFile} from "./workspace/fixedContext.js";
 import {SavedIndex} from "./workspace/savedIndex.js";
+import {SqueezedAttention} from "./attention/squeezedAttention.js";
 
 export interface EngineEvents {
     onProgress?: (progress: ProgressParams) => void;
@@ -42,6 +44,8 @@ interface WorkspaceIndex {
     root: LlamaContextSequence;
     /** Cells reserved after the fixed context for a question and its answer. */
     answerRoom: number;
+    /** Squeezed Attention over the root, attached to the context; absent: dense attention. */
+    attention?: SqueezedAttention;
 }
 
 /** Tokens kept free after the fixed context for the question and the answer. */
@@ -165,9 +169,10 @@ export class Engine {
 
     private async dropIndex(): Promise<void> {
         if (this.index != null) {
-            const {context} = this.index;
+            const {context, attention} = this.index;
             this.index = undefined;
             await context.dispose();
+            attention?.dispose();
         }
     }
 
@@ -240,6 +245,7 @@ export class Engine {
             threads,
             ...(signal != null ? {createSignal: signal} : {})
         });
+        let prepared: Awaited<ReturnType<typeof SqueezedAttention.prepare>> | undefined;
         try {
             const root = context.getSequence();
             const restored = await saved?.restore(root, fixed.tokens) ?? {reusedTokens: 0, loadMs: 0};
@@ -252,6 +258,15 @@ export class Engine {
             const reused = restored.reusedTokens;
             const prefillMs = reused < fixed.tokens.length ? performance.now() - prefillStarted - restored.loadMs : 0;
             const savedNow = saved?.needsSave === true ? await saved.save(root, fixed, {params, budgetTokens}) : undefined;
+            const modelInfo = this.requireModel().info;
+            prepared = params.attention != null ? await SqueezedAttention.prepare({
+                llama: await this.getLlama(), root, tokens: fixed.tokens, params: params.attention, threads,
+                // The op has a CPU kernel only: with an offloaded KV cache every decode would copy K and V to the host.
+                ...(modelInfo.gpu !== false && modelInfo.gpuLayers > 0
+                    ? {unavailableReason: "Squeezed Attention runs on the CPU only in this build; the model's KV cache is on the GPU"} : {}),
+                ...(saved != null ? {saved} : {}),
+                progress, log: (level, message) => this.log(level, message), ...(signal != null ? {signal} : {})
+            }) : undefined;
             const info: IndexInfo = {
                 workspace: params.workspace,
                 files: fixed.files.map(({path, tokenStart, tokenEnd, lines}) => ({path, tokenStart, tokenEnd, lines})),
@@ -265,14 +280,16 @@ export class Engine {
                 ...(saved != null ? {
                     storageFolder: params.storageFolder, reused: reused > 0, reusedTokens: reused,
                     ...(reused > 0 && reused < fixed.tokens.length ? {recomputedFromToken: reused} : {})
-                } : {})
+                } : {}),
+                ...(prepared != null ? {attention: prepared.info} : {})
             };
             await this.dropIndex();
-            this.index = {info, files: fixed.files, context, root, answerRoom};
+            this.index = {info, files: fixed.files, context, root, answerRoom, ...(prepared?.attention != null ? {attention: prepared.attention} : {})};
             this.log("info", `Indexed ${info.files.length} files, ${info.tokens} tokens${reused > 0 ? ` (${reused} loaded from the saved index)` : ""}, ` +
                 `in ${Math.round(collectMs + tokenizeMs + prefillMs + (info.timings.loadMs ?? 0) + (info.timings.saveMs ?? 0))} ms`);
             return info;
         } catch (error) {
+            prepared?.attention?.dispose();
             await context.dispose();
             throw error;
         }
@@ -294,7 +311,7 @@ export class Engine {
             return this.searchNow(params, params.search, signal);
 
         const started = performance.now();
-        const promptTokens = model.tokenize(renderQuestion(params), false, "trimLeadingSpace");
+        const promptTokens = tokenizeQuestion(model, params);
         const room = index.answerRoom - promptTokens.length;
         if (room < 1)
             throw new EngineError(EngineErrorCode.contextTooSmall,
@@ -341,6 +358,8 @@ export class Engine {
         const answer = model.detokenize(generated);
         if (answer.length > sentText.length && answer.startsWith(sentText))
             this.events.onAnswerToken?.(params.askId, answer.slice(sentText.length));
+        const generatedAt = performance.now();
+        const measured = stopReason === "cancelled" ? {} : await this.measureAttention(index, [...promptTokens, ...generated]);
         const totalMs = performance.now() - started;
         return {
             askId: params.askId,
@@ -349,9 +368,34 @@ export class Engine {
             tokens: {prompt: promptTokens.length, generated: generated.length},
             fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
             kvCells: {duringAnswer: kvDuringAnswer, afterAnswer: usedKvCells(index.context)},
-            timings: {promptMs, generateMs: totalMs - promptMs, totalMs},
-            model: {name: modelInfo.name, embedded: modelInfo.embedded}
+            timings: {promptMs, generateMs: generatedAt - started - promptMs, totalMs},
+            model: {name: modelInfo.name, embedded: modelInfo.embedded},
+            ...measured
         };
+    }
+
+    /**
+     * With Squeezed Attention: the keep fraction the queries of `tokens` (the question's and the answer's, after the root)
+     * really got, and the files they attended to most. A failure here costs the answer nothing: it is logged.
+     */
+    private async measureAttention(index: WorkspaceIndex, tokens: readonly Token[]): Promise<Pick<AskResult, "attention" | "citations">> {
+        const info = index.info.attention;
+        if (info == null)
+            return {};
+        const attention = index.attention;
+        const base = {mode: info.mode, keepFraction: info.keepFraction, ...(info.centroids != null ? {centroids: info.centroids} : {})};
+        if (attention == null || tokens.length === 0)
+            return {attention: base};
+        try {
+            const measured = await attention.measure(index.root, tokens, index.files);
+            return {
+                attention: {...base, keptFraction: measured.keptFraction, keptLayers: measured.keptLayers, measureMs: measured.measureMs},
+                citations: measured.citations
+            };
+        } catch (error) {
+            this.log("warn", `Could not measure the answer's attention: ${errorMessage(error)}`);
+            return {attention: base};
+        }
     }
 
     /** Test-time search: a tree of steps forked from the question, scored by a PRM and pruned by the policy. */
@@ -360,7 +404,7 @@ export class Engine {
         const index = this.index!;
         validateSearch(search);
         const started = performance.now();
-        const promptTokens = model.tokenize(renderQuestion(params), false, "trimLeadingSpace");
+        const promptTokens = tokenizeQuestion(model, params);
         // Every live path may grow to maxTokens; the question and the PRM's scratch forks need a little more.
         const needed = promptTokens.length + search.width * search.maxTokens + 64 * Math.min(search.width, 64);
         if (needed > index.answerRoom)
@@ -389,6 +433,8 @@ export class Engine {
             if (summary.answer !== "")
                 this.events.onAnswerToken?.(params.askId, summary.answer);
             await questionSequence.dispose();
+            const measured = signal?.aborted === true ? {} : await this.measureAttention(index,
+                [...promptTokens, ...(summary.answer !== "" ? model.tokenize(summary.answer, false, "trimLeadingSpace") : [])]);
             const totalMs = performance.now() - started;
             return {
                 askId: params.askId,
@@ -399,7 +445,8 @@ export class Engine {
                 kvCells: {duringAnswer: Math.max(kvDuringAnswer, index.info.kvCells + summary.peakKvCells), afterAnswer: usedKvCells(index.context)},
                 timings: {promptMs, generateMs: totalMs - promptMs, totalMs},
                 model: {name: modelInfo.name, embedded: modelInfo.embedded},
-                search: summary
+                search: summary,
+                ...measured
             };
         } finally {
             if (!questionSequence.disposed)
@@ -417,6 +464,8 @@ export class Engine {
             return new ConfidencePrm();
         if (search.prm === "self")
             return new SelfJudgePrm(model, this.index!.context);
+        if (search.prm === "checker")
+            return new ArithmeticCheckerPrm();
         const llama = await this.getLlama();
         await checkModelFile(llama, search.prm);
         return GgufPrm.load({
@@ -487,6 +536,16 @@ function validateSearch(search: SearchParams): void {
         throw new EngineError(EngineErrorCode.invalidRequest, "search temperatures must be positive.");
     if (!(search.lambdaCost >= 0) || !(search.lambdaSemantic >= 0))
         throw new EngineError(EngineErrorCode.invalidRequest, "search lambdas must be zero or positive.");
+}
+
+/**
+ * The question's tokens. "raw" prompts are tokenized as the start of a text (as the model saw its training texts, after
+ * the fixed context's BOS); the Q&A template continues the workspace's text, so no leading space is added.
+ */
+function tokenizeQuestion(model: LlamaModel, params: AskParams): Token[] {
+    if (params.promptTemplate === "raw")
+        return model.tokenize(params.question, false);
+    return model.tokenize(renderQuestion(params), false, "trimLeadingSpace");
 }
 
 /** The question, appended after the fixed context on its own forked sequence. */

@@ -57,6 +57,40 @@ export interface BuildIndexParams {
      * index lives in memory only. The extension passes its workspace storage; the CLI <cache>/squeeze/index/<hash>.
      */
     storageFolder?: string;
+    /** Squeezed Attention over the fixed context; absent = dense attention. */
+    attention?: AttentionParams;
+}
+
+export interface AttentionParams {
+    /** Target fraction of the fixed context's keys a query attends to (default 0.125); 1 = dense attention, no index. */
+    keepFraction: number;
+    /** Level-2 centroids per key of the fixed context (default 0.05). */
+    centroidRatio: number;
+    /** A second, coarse level of centroids over the first (default true): fewer centroids scored per query. */
+    hierarchical: boolean;
+    /** The last tokens of the fixed context whose queries calibrate the threshold; always attended (default 100). */
+    observationWindow: number;
+    /** Seed of the K-means seeding (default 0). */
+    seed?: number;
+    /** Build and attach the index even at keepFraction 1 (every cluster kept): for checks and benchmarks. */
+    alwaysIndex?: boolean;
+}
+
+/** How the fixed context is attended to, after an index build. */
+export interface AttentionInfo {
+    mode: "squeezed" | "dense";
+    /** Why attention is dense although a keep fraction under 1 was asked for. */
+    reason?: string;
+    keepFraction: number;
+    /** The kept fraction the calibration expects over its window queries (all layers and KV heads). */
+    calibratedKeptFraction?: number;
+    centroids?: {level1: number, level2: number};
+    /** Keys of the fixed context in the index (tokens minus the observation window). */
+    indexedKeys?: number;
+    /** True when the index was loaded from the saved index instead of clustered. */
+    reused?: boolean;
+    indexBytes?: number;
+    timings?: {clusterMs: number, calibrateMs: number, loadMs: number, saveMs: number};
 }
 
 export type SkipReason = "binary" | "too-large" | "unreadable" | "over-budget" | "ignored";
@@ -96,6 +130,7 @@ export interface IndexInfo {
     prefilledTokens?: number;
     /** The folder of the saved index, when the index is saved (BuildIndexParams.storageFolder). */
     storageFolder?: string;
+    attention?: AttentionInfo;
 }
 
 export interface SelectionContext {
@@ -108,6 +143,9 @@ export interface SelectionContext {
 export type SearchMethod = "greedy" | "bestofn" | "beam" | "dvts" | "rebase" | "ets";
 export const searchMethods: readonly SearchMethod[] = ["greedy", "bestofn", "beam", "dvts", "rebase", "ets"];
 
+/** PRM names that are not GGUF paths (SearchParams.prm). */
+export const builtinPrms: readonly string[] = ["self", "confidence", "none", "checker"];
+
 /** How a finished search picks its answer among the finished leaves. */
 export type AnswerVote = "majority" | "last" | "min" | "product";
 
@@ -117,7 +155,8 @@ export interface SearchParams {
     width: number;
     /**
      * PRM: "self" (the policy model judges its own steps), "confidence" (the policy's mean token probability over the
-     * step), "none" (uniform), or a path to a GGUF process reward model.
+     * step), "none" (uniform), "checker" (exact step checking, arithmetic task only), or a path to a GGUF process
+     * reward model.
      */
     prm: string;
     /** Sampling temperature of steps (the authors: 1.0). */
@@ -156,6 +195,12 @@ export interface AskParams {
     maxTokens: number;
     /** Test-time search over reasoning steps; absent = plain greedy streaming. */
     search?: SearchParams;
+    /**
+     * "workspace" (default): the question goes into the Q&A template after the workspace. "raw": the question text is
+     * the prompt exactly as given (tokenized as the start of a text, selection ignored), for benchmarks whose model was
+     * trained on a fixed format and that index an empty workspace (bench/accuracy).
+     */
+    promptTemplate?: "workspace" | "raw";
 }
 
 export type SearchNodeState = "expanding" | "active" | "kept" | "pruned" | "finished";
@@ -215,6 +260,16 @@ export interface AskResult {
     search?: SearchSummary;
     /** Places in the workspace the answer drew on: workspace-relative path, 1-based line, weight (higher counts more). */
     citations?: Array<{path: string, line: number, weight: number}>;
+    /** With Squeezed Attention: the keep fraction asked for and the one this answer's queries really got. */
+    attention?: {
+        mode: "squeezed" | "dense";
+        keepFraction: number;
+        /** Fraction of the indexed keys kept for the question's and answer's queries, over all layers and KV heads. */
+        keptFraction?: number;
+        keptLayers?: number[];
+        centroids?: {level1: number, level2: number};
+        measureMs?: number;
+    };
 }
 
 export interface AnswerTokenParams {

@@ -5,7 +5,7 @@ import {randomUUID} from "node:crypto";
 import path from "node:path";
 import * as vscode from "vscode";
 import {
-    EngineErrorCode, Methods, type AskParams, type AskResult, type EngineStatus, type IndexInfo, type ModelInfo,
+    builtinPrms, EngineErrorCode, Methods, type AskParams, type AskResult, type EngineStatus, type IndexInfo, type ModelInfo,
     type ProgressParams, type SearchParams, type SelectionContext
 } from "../engine/protocol";
 import type {EngineClient} from "./engineClient";
@@ -358,6 +358,7 @@ export class Session implements vscode.Disposable {
             exclude: settings.exclude,
             maxContextTokens: settings.maxContextTokens,
             maxFileBytes: settings.maxFileBytes,
+            attention: {...settings.attention, seed: 0},
             ...(this.neededAnswerRoom > 0 ? {answerRoomTokens: answerRoom} : {}),
             ...(this.indexStorage != null ? {storageFolder: vscode.Uri.joinPath(this.indexStorage, "index").fsPath} : {})
         };
@@ -429,7 +430,7 @@ export class Session implements vscode.Disposable {
         const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
         const resolve = (file: string): string => folder != null && !path.isAbsolute(file) && !file.startsWith("hf:")
             ? path.resolve(folder, file) : file;
-        if (search.prm !== "self" && search.prm !== "none" && search.prm !== "confidence")
+        if (!builtinPrms.includes(search.prm))
             search.prm = resolve(search.prm);
         if (search.embeddingModel != null)
             search.embeddingModel = resolve(search.embeddingModel);
@@ -535,6 +536,9 @@ function summarize(result: AskResult): string {
         `context ${formatCount(result.fixedContext.tokens)} tokens from ${result.fixedContext.files} files`,
         `model ${result.model.name}`
     ];
+    if (result.attention?.keptFraction != null)
+        parts.push(`Squeezed Attention kept ${(result.attention.keptFraction * 100).toFixed(1)}% of the workspace's keys ` +
+            `(asked ${(result.attention.keepFraction * 100).toFixed(1)}%)`);
     const search = result.search;
     if (search != null)
         parts.push(`${search.method} search, width ${search.width}: ${search.nodes} nodes, depth ${search.depth}, ` +

@@ -39,7 +39,18 @@ export interface SqueezeSettings {
     maxFileBytes: number;
     answerMaxTokens: number;
     search: SearchSettings;
+    attention: AttentionSettings;
 }
+
+/** `squeeze.attention.*`: Squeezed Attention over the workspace (the engine's AttentionParams). */
+export interface AttentionSettings {
+    keepFraction: number;
+    centroidRatio: number;
+    hierarchical: boolean;
+    observationWindow: number;
+}
+
+export const attentionDefaults: Readonly<AttentionSettings> = {keepFraction: 0.125, centroidRatio: 0.05, hierarchical: true, observationWindow: 100};
 
 export const defaults = {
     maxContextTokens: 0,
@@ -80,7 +91,20 @@ export function readSettings(scope?: vscode.ConfigurationScope): SqueezeSettings
         maxContextTokens: integerSetting(config.get("maxContextTokens"), defaults.maxContextTokens, 0),
         maxFileBytes: integerSetting(config.get("maxFileBytes"), defaults.maxFileBytes, 1),
         answerMaxTokens: integerSetting(config.get("answer.maxTokens"), defaults.answerMaxTokens, 1),
-        search: readSearchSettings(config)
+        search: readSearchSettings(config),
+        attention: readAttentionSettings(config)
+    };
+}
+
+function readAttentionSettings(config: vscode.WorkspaceConfiguration): AttentionSettings {
+    const d = attentionDefaults;
+    const fraction = (value: unknown, fallback: number): number =>
+        typeof value === "number" && Number.isFinite(value) && value > 0 && value <= 1 ? value : fallback;
+    return {
+        keepFraction: fraction(config.get("attention.keepFraction"), d.keepFraction),
+        centroidRatio: fraction(config.get("attention.centroidRatio"), d.centroidRatio),
+        hierarchical: typeof config.get("attention.hierarchical") === "boolean" ? config.get<boolean>("attention.hierarchical")! : d.hierarchical,
+        observationWindow: integerSetting(config.get("attention.observationWindow"), d.observationWindow, 1)
     };
 }
 
@@ -155,7 +179,8 @@ export function affectsModel(event: vscode.ConfigurationChangeEvent): boolean {
 /** A change that needs the index built again. */
 export function affectsIndex(event: vscode.ConfigurationChangeEvent): boolean {
     return event.affectsConfiguration("squeeze.workspace") || event.affectsConfiguration("squeeze.maxContextTokens") ||
-        event.affectsConfiguration("squeeze.maxFileBytes") || event.affectsConfiguration("files.exclude");
+        event.affectsConfiguration("squeeze.maxFileBytes") || event.affectsConfiguration("files.exclude") ||
+        event.affectsConfiguration("squeeze.attention");
 }
 
 function stringSetting(value: unknown, fallback: string): string {

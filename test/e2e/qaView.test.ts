@@ -77,7 +77,19 @@ describe("Q&A view in VS Code (code-server + Chromium)", {timeout: 600_000}, () 
             assert.match((await frame.locator("#model-notes").textContent()) ?? "", /children's stories/,
                 "the view says plainly that the embedded model writes stories");
             assert.match((await frame.locator("#current-question").textContent()) ?? "", /TodoList/);
+
+            // Squeezed Attention (on by default): the summary gives the keep fraction the answer really got, and the files
+            // its queries attended to most are links that open the file at the line.
+            await frame.locator("#current-summary").filter({hasText: /Squeezed Attention kept \d+(\.\d)?% of the workspace's keys/})
+                .waitFor({timeout: 30_000});
+            const citation = frame.locator("#current-citations .citation").first();
+            await citation.waitFor({timeout: 30_000});
+            const [, citedFile, citedLine] = /^(.+):(\d+)$/.exec((await citation.textContent()) ?? "") ?? [];
+            assert.ok(citedFile != null && fs.existsSync(path.join(folder, citedFile)), `the citation names a workspace file (${citedFile})`);
             await screenshot(page, "e2e-qa-answer");
+            await citation.click();
+            await page.locator(".tabs-container .tab.active .label-name", {hasText: path.basename(citedFile)}).waitFor({timeout: 20_000});
+            await page.locator(".statusbar-item", {hasText: new RegExp(`Ln ${citedLine}, Col`)}).first().waitFor({timeout: 20_000});
             assert.deepEqual(workbench.consoleLines.filter((line) => /Content Security Policy|violates/.test(line)), [],
                 "no CSP violations");
         } finally {

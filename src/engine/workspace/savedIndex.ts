@@ -36,6 +36,8 @@ export const savingStage = "Saving the index";
 
 export class SavedIndex {
     private restoredAll = false;
+    /** Set when save() committed this build's root. */
+    private rootSaved = false;
     /** Set when the model could not be hashed: nothing is loaded or saved. */
     private disabled = false;
 
@@ -159,6 +161,11 @@ export class SavedIndex {
         return {reusedTokens: reusable, loadMs: performance.now() - started};
     }
 
+    /** Whether the committed index holds this build's root (loaded whole and unchanged, or just saved). */
+    public get holdsRoot(): boolean {
+        return !this.disabled && this.saved != null && (this.restoredAll || this.rootSaved);
+    }
+
     /** False when the root was loaded whole and unchanged: the saved index already holds it. */
     public get needsSave(): boolean {
         return !this.restoredAll && !this.disabled;
@@ -194,12 +201,51 @@ export class SavedIndex {
                 {name: "tokens", file: "tokens.u32", write: (file) => fs.promises.writeFile(file, tokensToBytes(fixed.tokens))}
             ], {...(signal != null ? {signal} : {}), onProgress: (done, total) => progress(savingStage, done, total)});
             this.saved = {index: stored, tokens: [...fixed.tokens]};
+            this.rootSaved = true;
             return {saveMs: performance.now() - started};
         } catch (error) {
             if (error instanceof CancelledError)
                 throw error;
             log("warn", `Could not save the index in ${this.store.folder} (${errorMessage(error)}); the next build will compute it again.`);
             return undefined;
+        }
+    }
+
+    /**
+     * The file of a blob of the committed index, checked against its recorded hash, when that index holds this build's
+     * root (loaded whole, or just saved); undefined when there is no such blob or it is damaged (reported).
+     */
+    public async verifiedBlobPath(name: string, signal?: AbortSignal): Promise<string | undefined> {
+        const saved = this.saved;
+        if (saved == null || !this.holdsRoot || saved.index.manifest.blobs[name] == null)
+            return undefined;
+        try {
+            await this.store.verify(saved.index, {names: [name], ...(signal != null ? {signal} : {})});
+        } catch (error) {
+            if (error instanceof CancelledError)
+                throw error;
+            this.options.log("warn", `The saved ${name} is damaged (${error instanceof IndexProblem ? error.reason : errorMessage(error)}); computing it again.`);
+            return undefined;
+        }
+        return this.store.blobPath(saved.index, name);
+    }
+
+    /**
+     * Adds (or replaces) a blob in the committed index that holds this build's root. Failures other than cancellation
+     * are logged: the index stays usable without the blob.
+     */
+    public async addBlob(name: string, file: string, write: (file: string) => Promise<unknown>): Promise<void> {
+        const saved = this.saved;
+        if (saved == null || !this.holdsRoot)
+            return;
+        const {signal, log} = this.options;
+        try {
+            const stored = await this.store.addBlobs(saved.index, [{name, file, write}], signal != null ? {signal} : {});
+            this.saved = {index: stored, tokens: saved.tokens};
+        } catch (error) {
+            if (error instanceof CancelledError)
+                throw error;
+            log("warn", `Could not save the ${name} in ${this.store.folder} (${errorMessage(error)}); the next build will compute it again.`);
         }
     }
 
