@@ -151,6 +151,8 @@ const check = run(process.execPath, ["--input-type=module", "-e", `
     const proto = llama._bindings.AddonContext.prototype;
     if (typeof proto.forkSequence !== "function" || typeof proto.getUsedKvCells !== "function")
         throw new Error("the loaded addon lacks forkSequence/getUsedKvCells");
+    if (typeof llama._bindings.AddonSqueezeIndex !== "function")
+        throw new Error("the loaded addon lacks AddonSqueezeIndex");
     console.log(JSON.stringify({buildType: llama.buildType, gpu: llama.gpu}));
 `], {quiet: true, cwd: here});
 if (check.status !== 0)
@@ -161,6 +163,16 @@ const addonPath = fs.readdirSync(localBuilds)
     .map((folder) => path.join(localBuilds, folder, "Release", "llama-addon.node"))
     .filter((file) => fs.existsSync(file))
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+
+// Earlier Squeeze builds (other patch sets) would only take disk space, and a packaged extension would carry them.
+const currentBuild = path.basename(path.dirname(path.dirname(addonPath)));
+for (const folder of fs.readdirSync(localBuilds)) {
+    const cache = path.join(localBuilds, folder, "CMakeCache.txt");
+    if (folder !== currentBuild && fs.existsSync(cache) && fs.readFileSync(cache, "utf8").includes("SQUEEZE_PATCHSET")) {
+        fs.rmSync(path.join(localBuilds, folder), {recursive: true, force: true});
+        log(`removed the earlier build ${folder}`);
+    }
+}
 
 fs.writeFileSync(stampFile, JSON.stringify({
     patchSetId,

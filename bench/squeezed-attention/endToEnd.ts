@@ -26,12 +26,12 @@ const maxTokens = Number(values.tokens);
 const threads = Number(values.threads);
 const question = "Which function computes the running total of the ledger entries?";
 
-/** A workspace of generated TypeScript modules of at least `tokens` tokens of the embedded vocabulary (about 2.6 chars each). */
+/** A workspace of generated TypeScript modules of at least `tokens` tokens of the embedded vocabulary (4 to 5 characters each). */
 function makeWorkspace(tokens: number): string {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-bench-ws-"));
     const words = ["ledger", "entry", "account", "balance", "invoice", "payment", "customer", "order", "tax", "report", "period", "currency"];
     let chars = 0;
-    for (let file = 0; chars < tokens * 3.2; file++) {
+    for (let file = 0; chars < tokens * 6; file++) {
         const lines: string[] = [`// Module ${file}: ${words[file % words.length]} handling.`];
         for (let fn = 0; fn < 12; fn++) {
             const a = words[(file + fn) % words.length]!;
@@ -85,6 +85,8 @@ for (const depth of depths) {
             rows.push({...row(depth, `keep ${keepFraction}`, info, result), agreement: agreement(reference.answer, result.answer)});
         }
         process.stderr.write(`depth ${depth} done in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+        // rows so far, so a long run that is stopped still leaves its finished depths
+        process.stderr.write(JSON.stringify(rows.filter((r) => r.depth === depth)) + "\n");
     } finally {
         fs.rmSync(workspace, {recursive: true, force: true});
         fs.rmSync(storage, {recursive: true, force: true});
