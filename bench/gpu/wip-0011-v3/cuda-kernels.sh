@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Squeezed Attention on CUDA (native-patches 0011), on the GPU machine: builds ggml with CUDA from the carried llama.cpp
+# source with our patches, then runs the CPU/CUDA parity test and the microbenchmark. One device call:
+#   run: bash bench/gpu/cuda-kernels.sh        carry: [".gpu-carry"]       (timeout_s ~480)
+# Logs and results go to $OUT (gpu.txt, build.log, parity.log, bench.log, bench.json, phases.txt).
+# Options (env): QUICK=1 runs the small parity cases and one context only; SKIP_BENCH=1 stops after parity.
+# Parity and the decode benchmark run twice: tensor-core decode (default) and GGML_SQA_MMA=0 (F32 arithmetic).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=${OUT:-/tmp/out}; mkdir -p "$out"
+work=/tmp/sqk-gpu; rm -rf "$work"; mkdir -p "$work/pkg/llama/llama.cpp"
+export PATH=/usr/local/cuda/bin:$PATH
+jobs=$(nproc)
+t_all=$(date +%s)
+phase() { local name=$1 t0=$2; echo "phase $name: $(( $(date +%s) - t0 )) s" | tee -a "$out/phases.txt"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | tee "$out/gpu.txt"
+
+# 1. source: the carried tarball is llama.cpp as it was in node_modules; if it already carries our patches (pack-for-gpu
+#    packs the patched tree), take them off in reverse order first, so that every patch is applied here and checked
+t0=$(date +%s)
+tar -C "$work/pkg/llama/llama.cpp" -xJf "$root/.gpu-carry/llama.cpp.tar.xz"
+patches=()
+for p in "$root"/native-patches/patches/*.patch; do
+    grep -q '^+++ b/llama/llama.cpp/' "$p" && patches+=("$p")   # skips the addon / dist JS patches (0002-0005, 0010)
+done
+cd "$work/pkg"
+if [ -f llama/llama.cpp/include/llama-squeeze.h ]; then
+    for (( i=${#patches[@]}-1; i>=0; i-- )); do
+        p=${patches[$i]}
+        if patch -p1 -R -s -f --dry-run < "$p" >/dev/null 2>&1; then
+            patch -p1 -R -s -f < "$p" && echo "taken off (was applied): $(basename "$p")"
+        fi
+    done
+fi
+for p in "${patches[@]}"; do
+    case $(basename "$p") in
+        000[1-9]-*|0011-*) ;;
+        *) echo "not needed for ggml, skipped: $(basename "$p")"; continue ;;
+    esac
+    if patch -p1 -R -s -f --dry-run < "$p" >/dev/null 2>&1; then
+        echo "already applied: $(basename "$p")"
+    else
+        patch -p1 -s -f --no-backup-if-mismatch < "$p" && echo "applied: $(basename "$p")"
+    fi
+done
+src=$work/pkg/llama/llama.cpp
+phase source "$t0"
+
+# 2. ggml only (the llama.cpp tree configures ggml; its tests, examples, tools and server stay off)
+t0=$(date +%s)
+cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DGGML_CUDA_FA_ALL_QUANTS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+cmake --build "$work/build" -j "$jobs" --target ggml ggml-base ggml-cpu ggml-cuda >> "$out/build.log" 2>&1 \
+    || { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
+phase build-ggml-cuda "$t0"
+
+t0=$(date +%s)
+lib=$work/build/bin
+inc="-I$src/ggml/include"
+g++ -O2 -std=c++17 -Wall -Wextra $inc "$root/native-patches/tests/test-squeezed-attn-cuda.cpp" -o "$work/test-squeezed-attn-cuda" \
+    -L"$lib" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$lib"
+g++ -O2 -std=c++17 -Wall -Wextra $inc -I/usr/local/cuda/include "$root/bench/gpu/bench-squeezed-attn-cuda.cpp" \
+    -o "$work/bench-squeezed-attn-cuda" -L"$lib" -lggml -lggml-base -L/usr/local/cuda/lib64 -lcudart -Wl,-rpath,"$lib"
+phase build-programs "$t0"
+
+# 3. parity, then the benchmark
+t0=$(date +%s)
+rc_parity=0
+"$work/test-squeezed-attn-cuda" ${QUICK:+--quick} 2>&1 | tee "$out/parity.log" || rc_parity=$?
+GGML_SQA_MMA=0 "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} > "$out/parity-f32.log" 2>&1 || rc_parity=$?
+grep -E "FAIL|all passed" "$out/parity-f32.log" | tail -5 || true
+phase parity "$t0"
+if [ -z "${SKIP_BENCH:-}" ]; then
+    t0=$(date +%s)
+    "$work/bench-squeezed-attn-cuda" ${QUICK:+--quick} --json "$out/bench.json" 2>&1 | grep -v "CUDA graph warmup" | tee "$out/bench.log"
+    GGML_SQA_MMA=0 "$work/bench-squeezed-attn-cuda" ${QUICK:+--quick} --decode-only --json "$out/bench-f32.json" 2>&1 \
+        | grep -v "CUDA graph warmup" | tee "$out/bench-f32.log"
+    phase bench "$t0"
+fi
+phase total "$t_all"
+cat "$out/gpu.txt"
+grep -E "FAIL|all passed" "$out/parity.log" | tail -5 || true
+exit $rc_parity
