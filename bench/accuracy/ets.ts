@@ -28,7 +28,10 @@ const {values} = parseArgs({options: {
     "vote": {type: "string", default: "majority"},
     "threads": {type: "string", default: "0"},
     "out": {type: "string", default: path.join(repo, "bench/out/accuracy")},
-    "resume": {type: "boolean", default: false}
+    "resume": {type: "boolean", default: false},
+    // ETS's weights; the defaults are the authors' (lambda_semantic 1.5 / 1.4 / 1.45 by width)
+    "lambda-cost": {type: "string", default: "1"},
+    "lambda-semantic": {type: "string", default: "auto"}
 }});
 
 const list = (text: string): string[] => text.split(",").map((item) => item.trim()).filter((item) => item !== "");
@@ -61,8 +64,9 @@ const maxTokens = Number(values["max-tokens"]);
 function searchParams(method: SearchMethod, width: number, prm: string, seed: number): SearchParams {
     return {
         method, width, prm, seed,
-        samplingTemperature: 1, softmaxTemperature: 0.2, lambdaCost: 1,
-        lambdaSemantic: width >= 256 ? 1.45 : width >= 64 ? 1.4 : 1.5, clusterDistance: 0.35,
+        samplingTemperature: 1, softmaxTemperature: 0.2, lambdaCost: Number(values["lambda-cost"]),
+        lambdaSemantic: values["lambda-semantic"] !== "auto" ? Number(values["lambda-semantic"]) : width >= 256 ? 1.45 : width >= 64 ? 1.4 : 1.5,
+        clusterDistance: 0.35,
         maxDepth: Number(values["max-depth"]), maxStepTokens: Number(values["max-step-tokens"]), maxTokens,
         stepDelimiter: "\n", answerMarker: "Answer:", vote: values.vote as SearchParams["vote"]
     };

@@ -375,6 +375,49 @@ export class Engine {
     }
 
     /**
+     * Scores `text` as the continuation of the fixed context, on a fork of the root (so through Squeezed Attention when
+     * it is attached): the summed negative log-likelihood of each token after the first, and how many of those tokens
+     * are the model's greedy choice. For accuracy benchmarks (bench/accuracy/squeezed.ts); no RPC exposes it.
+     */
+    public scoreContinuation(text: string, signal?: AbortSignal): Promise<{tokens: number, scored: number, nll: number, greedyHits: number}> {
+        return this.exclusive(async () => {
+            const {model} = this.requireModel();
+            const index = this.index;
+            if (index == null)
+                throw new EngineError(EngineErrorCode.noIndex, "The workspace is not indexed yet.");
+            const tokens = model.tokenize(text, false, "trimLeadingSpace");
+            if (tokens.length + 1 > index.answerRoom)
+                throw new EngineError(EngineErrorCode.contextTooSmall, `${tokens.length} tokens do not fit the ${index.answerRoom} cells after the workspace.`);
+            const sequence = forkSequence(index.root);
+            let nll = 0;
+            let scored = 0;
+            let greedyHits = 0;
+            try {
+                for (let start = 0; start < tokens.length - 1; start += 256) {
+                    throwIfCancelled(signal, "Scoring");
+                    const part = tokens.slice(start, Math.min(tokens.length - 1, start + 256));
+                    const results = await sequence.controlledEvaluate(part.map((token) =>
+                        [token, {generateNext: {probabilities: true, token: true, options: {temperature: 0}}}]));
+                    for (let i = 0; i < part.length; i++) {
+                        const actual = tokens[start + i + 1]!;
+                        const next = results[i]?.next;
+                        const p = next?.probabilities?.get(actual);
+                        if (p != null && p > 0) {
+                            nll -= Math.log(p);
+                            scored++;
+                        }
+                        if (next?.token === actual)
+                            greedyHits++;
+                    }
+                }
+            } finally {
+                await sequence.dispose();
+            }
+            return {tokens: tokens.length, scored, nll, greedyHits};
+        });
+    }
+
+    /**
      * With Squeezed Attention: the keep fraction the queries of `tokens` (the question's and the answer's, after the root)
      * really got, and the files they attended to most. A failure here costs the answer nothing: it is logged.
      */
