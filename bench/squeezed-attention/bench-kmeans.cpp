@@ -20,35 +20,8 @@
 #include <random>
 #include <string>
 #include <vector>
+#include "../../native-patches/tests/synthetic-keys.h"
 
-static std::vector<float> make_keys(int n, int n_head, int D, int n_topics, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::uniform_real_distribution<float> ud(0.5f, 3.0f);
-    std::vector<float> topics((size_t) n_head*n_topics*D);
-    for (float & x : topics) {
-        x = nd(rng);
-    }
-    std::vector<float> keys((size_t) n*n_head*D);
-    for (int i = 0; i < n; ++i) {
-        for (int h = 0; h < n_head; ++h) {
-            const int t = (int) (rng() % n_topics);
-            const float s = ud(rng);
-            float * k = keys.data() + ((size_t) i*n_head + h)*D;
-            for (int d = 0; d < D; ++d) {
-                k[d] = s*(topics[((size_t) h*n_topics + t)*D + d] + 0.5f*nd(rng));
-            }
-            for (int d = 0; d < D/2; ++d) {
-                const double theta = i*pow(10000.0, -2.0*d/D);
-                const float c = (float) cos(theta), sn = (float) sin(theta);
-                const float x0 = k[d], x1 = k[d + D/2];
-                k[d]       = x0*c - x1*sn;
-                k[d + D/2] = x0*sn + x1*c;
-            }
-        }
-    }
-    return keys;
-}
 
 static double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -78,7 +51,7 @@ static void bench_synthetic(const char * name, int n_layer, int n_head, int D, i
     std::vector<std::vector<float>> keys;
     std::vector<const float *> kp;
     for (int l = 0; l < n_layer; ++l) {
-        keys.push_back(make_keys(n, n_head, D, 256, 77 + l));
+        keys.push_back(make_keys(n, n_head, D, 256, 77 + l, 0.5f));
         kp.push_back(keys.back().data());
     }
     llama_squeeze_index_params p = llama_squeeze_index_default_params();

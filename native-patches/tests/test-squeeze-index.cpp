@@ -15,41 +15,12 @@
 #include <random>
 #include <string>
 #include <vector>
+#include "synthetic-keys.h"
 
 static int g_failures = 0;
 
 #define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); g_failures++; return false; } } while (0)
 
-// keys with a cluster structure: directions around a few topic vectors, varied norms, RoPE applied by position
-static std::vector<float> make_keys(int n, int n_head, int D, int n_topics, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::uniform_real_distribution<float> ud(0.5f, 3.0f);
-    std::vector<float> topics((size_t) n_head*n_topics*D);
-    for (float & x : topics) {
-        x = nd(rng);
-    }
-    std::vector<float> keys((size_t) n*n_head*D);
-    for (int i = 0; i < n; ++i) {
-        for (int h = 0; h < n_head; ++h) {
-            const int t = (int) (rng() % n_topics);
-            const float s = ud(rng);
-            float * k = keys.data() + ((size_t) i*n_head + h)*D;
-            for (int d = 0; d < D; ++d) {
-                k[d] = s*(topics[((size_t) h*n_topics + t)*D + d] + 0.3f*nd(rng));
-            }
-            // RoPE (neox pairs) at position i
-            for (int d = 0; d < D/2; ++d) {
-                const double theta = i*pow(10000.0, -2.0*d/D);
-                const float c = (float) cos(theta), sn = (float) sin(theta);
-                const float x0 = k[d], x1 = k[d + D/2];
-                k[d]       = x0*c - x1*sn;
-                k[d + D/2] = x0*sn + x1*c;
-            }
-        }
-    }
-    return keys;
-}
 
 static bool check_index(const llama_squeeze_index * idx, const std::vector<std::vector<float>> & keys, int n_head, int D, int n,
         int max_iter, bool expect_fixed_point) {
@@ -189,7 +160,7 @@ static bool test_shape(int n_layer, int n_head, int D, int n, float level1_ratio
     std::vector<std::vector<float>> keys;
     std::vector<const float *> kp;
     for (int l = 0; l < n_layer; ++l) {
-        keys.push_back(make_keys(n, n_head, D, 40, 1234 + l));
+        keys.push_back(make_keys(n, n_head, D, 40, 1234 + l, 0.3f));
     }
     for (auto & k : keys) {
         kp.push_back(k.data());
@@ -360,9 +331,9 @@ static bool test_calibration(float level1_ratio) {
     std::vector<std::vector<float>> keys, queries;
     std::vector<const float *> kp, qp;
     for (int l = 0; l < n_layer; ++l) {
-        keys.push_back(make_keys(n, n_head_kv, D, 40, 99 + l));
+        keys.push_back(make_keys(n, n_head_kv, D, 40, 99 + l, 0.3f));
         // queries: near the keys' topics (same generator, other noise), one per query head
-        queries.push_back(make_keys(n_q, n_head, D, 40, 99 + l));
+        queries.push_back(make_keys(n_q, n_head, D, 40, 99 + l, 0.3f));
         for (float & x : queries.back()) {
             x *= 1.5f;
         }
