@@ -148,10 +148,6 @@ export class SqueezedAttention {
         };
     }
 
-    public detach(root: LlamaContextSequence): void {
-        this.index.detach(root.context);
-    }
-
     public dispose(): void {
         this.index.dispose();
     }

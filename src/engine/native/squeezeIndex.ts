@@ -116,11 +116,11 @@ async function withScratchSequence<T>(context: LlamaContext, run: (scratchId: nu
 export class SqueezeIndex {
     private disposed = false;
 
-    private constructor(private readonly llama: Llama, private readonly native: AddonSqueezeIndex) {}
+    private constructor(private readonly native: AddonSqueezeIndex) {}
 
     public static create(llama: Llama): SqueezeIndex {
         const NativeClass = addonClass(llama);
-        return new SqueezeIndex(llama, new NativeClass());
+        return new SqueezeIndex(new NativeClass());
     }
 
     /** Clusters the keys of `sequence` (every layer and KV head) natively. Cancelling rejects with CancelledError. */
@@ -211,14 +211,6 @@ export class SqueezeIndex {
         } catch (error) {
             throw nativeError(error);
         }
-    }
-
-    public detach(context: LlamaContext): void {
-        addonClass(this.llama).detach(addonContext(context));
-    }
-
-    public static isAttached(llama: Llama, context: LlamaContext): boolean {
-        return addonClass(llama).isAttached(addonContext(context));
     }
 
     public dispose(): void {
