@@ -54,9 +54,20 @@ async function openQuestions(page: Page): Promise<FrameLocator> {
 
 /** Asks in the Questions view, with the picker's search. */
 async function askInView(page: Page, question: string): Promise<FrameLocator> {
-    const qa = await openQuestions(page);
-    // Typing before the page has its state and handlers would be lost (the draft is restored over it).
-    await qa.locator("body[data-ready='true']").waitFor({timeout: 30_000});
+    // Typing before the page has its state and handlers would be lost (the draft is restored over it). Right after a
+    // window reload the view can be resolved again while it is being found, so it is looked up anew until it is ready.
+    let qa = await openQuestions(page);
+    for (let attempt = 1; ; attempt++) {
+        try {
+            await qa.locator("body[data-ready='true']").waitFor({timeout: 20_000});
+            break;
+        } catch (error) {
+            if (attempt === 3)
+                throw error;
+            console.log(`[e2e] the Questions view was not ready after ${attempt * 20} s; looking it up again`);
+            qa = await openQuestions(page);
+        }
+    }
     await qa.locator("#question textarea").fill(question);
     assert.equal(await qa.locator("#question textarea").inputValue(), question);
     await qa.locator("#ask").click();
