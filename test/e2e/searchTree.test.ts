@@ -54,8 +54,10 @@ async function openQuestions(page: Page): Promise<FrameLocator> {
 
 /** Asks in the Questions view, with the picker's search. */
 async function askInView(page: Page, question: string): Promise<FrameLocator> {
-    // Typing before the page has its state and handlers would be lost (the draft is restored over it). Right after a
-    // window reload the view can be resolved again while it is being found, so it is looked up anew until it is ready.
+    // Typing before the page has its state and handlers would be lost (the draft is restored over it).
+    // KNOWN ISSUE: right after a window reload, code-server sometimes serves the view's page without its toolkit
+    // components (seen in CI: unstyled text, custom elements never defined). Not yet understood; "Reload Webviews",
+    // what a user would do, brings it back with its saved state, so the test does that and says so.
     let qa = await openQuestions(page);
     for (let attempt = 1; ; attempt++) {
         try {
@@ -64,7 +66,8 @@ async function askInView(page: Page, question: string): Promise<FrameLocator> {
         } catch (error) {
             if (attempt === 3)
                 throw error;
-            console.log(`[e2e] the Questions view was not ready after ${attempt * 20} s; looking it up again`);
+            console.log(`[e2e] KNOWN ISSUE: the Questions view was not ready after ${attempt * 20} s; reloading the webviews`);
+            await runCommand(page, "Developer: Reload Webviews");
             qa = await openQuestions(page);
         }
     }
