@@ -8,10 +8,15 @@
 // ~12.5% of the indexed cells; the fraction actually kept is reported.
 //
 // Times: median of many runs after warm-up, each a synchronous ggml_backend_graph_compute (so launch costs count, as
-// in llama.cpp). Bytes: the fewest bytes a call must read once (K/V rows of the cells some token attends, centroids it
+// in llama.cpp without CUDA graphs), each after a write of 256 MB that evicts the layer from the L2 cache (as the 31
+// other layers of a real decode step would). The indexed cells are 0..n_fixed-1 and the squeezed op gets the
+// fixed-range hint (patch 0013), as the engine's graph does; one row at 1/8 runs without it. Bytes: the fewest bytes a call must read once (K/V rows of the cells some token attends, centroids it
 // scores, Q, mask) and write; GB/s = bytes/time against a device-to-device cudaMemcpy measured here.
 //
-//   bench-squeezed-attn-cuda [--quick] [--json FILE]
+// F16 K/V decode runs on tensor cores unless GGML_SQA_MMA=0 (F32 arithmetic, as v2 of the patch).
+//
+//   bench-squeezed-attn-cuda [--quick] [--decode-only] [--only-ctx N] [--reps N] [--json FILE]
+// (--only-ctx and --reps make short runs for a profiler)
 
 #include "ggml.h"
 #include "ggml-alloc.h"
@@ -288,7 +293,7 @@ device_layer upload(ggml_backend_t be, const layer & L) {
 }
 
 // median microseconds of a synchronous graph compute of one op
-double time_op(ggml_backend_t be, const device_layer & dl, bool fa, float thr1, float thr2, int reps) {
+double time_op(ggml_backend_t be, const device_layer & dl, bool fa, float thr1, float thr2, int reps, bool hint = true) {
     ggml_init_params ip = { 8*ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, true };
     ggml_context * ctx = ggml_init(ip);
     const float scale = 1.0f/sqrtf((float) D);
@@ -298,6 +303,9 @@ double time_op(ggml_backend_t be, const device_layer & dl, bool fa, float thr1, 
         ggml_flash_attn_ext_set_prec(r, GGML_PREC_F32);
     } else {
         r = ggml_squeezed_attn(ctx, dl.q, dl.k, dl.v, dl.mask, dl.c1, dl.off1, dl.c2, dl.off2, dl.cells, scale, thr1, thr2);
+        if (hint) {
+            ggml_squeezed_attn_set_fixed_range(r, 0);
+        }
     }
     if (!ggml_backend_supports_op(be, r)) {
         fprintf(stderr, "the CUDA backend does not claim %s\n", fa ? "flash_attn_ext" : "squeezed_attn");
@@ -309,8 +317,16 @@ double time_op(ggml_backend_t be, const device_layer & dl, bool fa, float thr1, 
     for (int i = 0; i < 5; ++i) {
         ggml_backend_graph_compute(be, gf);
     }
+    // a buffer larger than the L2 cache, written before each timed run
+    static void * flush = nullptr;
+    const size_t flush_bytes = 256u << 20;
+    if (!flush) {
+        CHECK_CUDA(cudaMalloc(&flush, flush_bytes));
+    }
     std::vector<double> us;
     for (int i = 0; i < reps; ++i) {
+        CHECK_CUDA(cudaMemset(flush, i & 0xff, flush_bytes));
+        CHECK_CUDA(cudaDeviceSynchronize());
         const auto t0 = std::chrono::steady_clock::now();
         ggml_backend_graph_compute(be, gf);
         ggml_backend_synchronize(be);
@@ -326,10 +342,14 @@ double time_op(ggml_backend_t be, const device_layer & dl, bool fa, float thr1, 
 } // namespace
 
 int main(int argc, char ** argv) {
-    bool quick = false;
+    bool quick = false, decode_only = false;
+    int only_ctx = 0, reps_arg = 0;
     const char * json_path = nullptr;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--decode-only")) decode_only = true;
+        else if (!strcmp(argv[i], "--only-ctx") && i + 1 < argc) only_ctx = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps_arg = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
     }
     ggml_backend_dev_t dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU);
@@ -342,6 +362,8 @@ int main(int argc, char ** argv) {
     CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
     const double bw = measure_bandwidth_gbs();
     printf("GPU: %s, %d SMs; device-to-device copy: %.0f GB/s (read + write)\n", prop.name, prop.multiProcessorCount, bw);
+    const char * mma_env = getenv("GGML_SQA_MMA");
+    printf("squeezed decode attention: %s\n", mma_env && mma_env[0] == '0' ? "F32 CUDA cores (GGML_SQA_MMA=0)" : "tensor cores (F16 K/V)");
 
     FILE * jf = json_path ? fopen(json_path, "w") : nullptr;
     if (jf) fprintf(jf, "{\"gpu\": \"%s\", \"copy_gbs\": %.1f, \"rows\": [\n", prop.name, bw);
@@ -350,12 +372,18 @@ int main(int argc, char ** argv) {
     printf("%-8s %-8s %-10s %8s %10s %8s %10s %8s %7s\n", "n_kv", "tokens", "method", "kept", "median us", "speedup", "MB moved", "GB/s", "of copy");
     const std::vector<int> ctxs = quick ? std::vector<int>{32768} : std::vector<int>{32768, 65536, 131072};
     for (int n_kv : ctxs) {
+        if (only_ctx && n_kv != only_ctx) {
+            continue;
+        }
         for (int T : {1, 512}) {
+            if (decode_only && T != 1) {
+                continue;
+            }
             layer L;
             make_layer(L, n_kv, T, (uint64_t) n_kv + T);
             const selection S = score_layer(L);
             device_layer dl = upload(be, L);
-            const int reps = T == 1 ? 200 : 30;
+            const int reps = reps_arg > 0 ? reps_arg : T == 1 ? 200 : 30;
             const double kv_row = 2.0*D*sizeof(ggml_fp16_t);          // one K row and one V row
             const double qo     = 2.0*T*H*D*sizeof(float);           // Q in, result out
             const double mask_b = (double) T*n_kv*sizeof(ggml_fp16_t);
@@ -383,6 +411,9 @@ int main(int argc, char ** argv) {
                 const double bytes = (ks.union_cells + (double) HKV*(n_kv - L.n_fixed))*kv_row
                     + 4.0*D*HKV*L.n_c1 + 4.0*D*ks.c2_scored/T + 4.0*ks.union_cells + qo + mask_b;
                 row(keep == 0.25 ? "sq-1/4" : "sq-1/8", ks.kept, t_sq, bytes);
+                if (keep == 0.125 && T == 1) {
+                    row("sq-1/8-nohint", ks.kept, time_op(be, dl, false, ks.thr1, ks.thr2, reps, false), bytes);
+                }
             }
             ggml_backend_buffer_free(dl.buf);
             ggml_free(dl.ctx);

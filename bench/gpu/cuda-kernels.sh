@@ -3,7 +3,9 @@
 # source with our patches, then runs the CPU/CUDA parity test and the microbenchmark. One device call:
 #   run: bash bench/gpu/cuda-kernels.sh        carry: [".gpu-carry"]       (timeout_s ~480)
 # Logs and results go to $OUT (gpu.txt, build.log, parity.log, bench.log, bench.json, phases.txt).
-# Options (env): QUICK=1 runs the small parity cases and one context only; SKIP_BENCH=1 stops after parity.
+# Options (env): QUICK=1 runs the small parity cases and one context only; SKIP_BENCH=1 stops after parity;
+# DECODE_ONLY=1 benchmarks decode only; PROFILE=1 adds an Nsight Compute pass over the 128K decode cases (ncu.csv).
+# Parity and the decode benchmark run twice: tensor-core decode (default) and GGML_SQA_MMA=0 (F32 arithmetic).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -21,7 +23,7 @@ t0=$(date +%s)
 tar -C "$work/pkg/llama/llama.cpp" -xJf "$root/.gpu-carry/llama.cpp.tar.xz"
 patches=()
 for p in "$root"/native-patches/patches/*.patch; do
-    grep -q '^+++ b/llama/llama.cpp/' "$p" && patches+=("$p")   # skips the addon / dist JS patches (0002-0005, 0010)
+    grep -q '^+++ b/llama/llama.cpp/' "$p" && patches+=("$p")   # every llama.cpp patch; skips the addon / JS ones (0002-0005, 0012)
 done
 cd "$work/pkg"
 if [ -f llama/llama.cpp/include/llama-squeeze.h ]; then
@@ -33,10 +35,6 @@ if [ -f llama/llama.cpp/include/llama-squeeze.h ]; then
     done
 fi
 for p in "${patches[@]}"; do
-    case $(basename "$p") in
-        000[1-9]-*|0011-*) ;;
-        *) echo "not needed for ggml, skipped: $(basename "$p")"; continue ;;
-    esac
     if patch -p1 -R -s -f --dry-run < "$p" >/dev/null 2>&1; then
         echo "already applied: $(basename "$p")"
     else
@@ -68,11 +66,30 @@ phase build-programs "$t0"
 t0=$(date +%s)
 rc_parity=0
 "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} 2>&1 | tee "$out/parity.log" || rc_parity=$?
+GGML_SQA_MMA=0 "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} > "$out/parity-f32.log" 2>&1 || rc_parity=$?
+grep -E "FAIL|all passed" "$out/parity-f32.log" | tail -5 || true
 phase parity "$t0"
 if [ -z "${SKIP_BENCH:-}" ]; then
     t0=$(date +%s)
-    "$work/bench-squeezed-attn-cuda" ${QUICK:+--quick} --json "$out/bench.json" 2>&1 | tee "$out/bench.log"
+    "$work/bench-squeezed-attn-cuda" ${QUICK:+--quick} ${DECODE_ONLY:+--decode-only} --json "$out/bench.json" 2>&1 \
+        | grep -v "CUDA graph warmup" | tee "$out/bench.log"
+    GGML_SQA_MMA=0 "$work/bench-squeezed-attn-cuda" ${QUICK:+--quick} --decode-only --json "$out/bench-f32.json" 2>&1 \
+        | grep -v "CUDA graph warmup" | tee "$out/bench-f32.log"
     phase bench "$t0"
+fi
+# SWEEP_BLOCKS="2 6": the 128K decode benchmark again with GGML_SQA_BLOCKS_PER_SM set to each value (tuning)
+for b in ${SWEEP_BLOCKS:-}; do
+    echo "GGML_SQA_BLOCKS_PER_SM=$b" | tee -a "$out/sweep.log"
+    GGML_SQA_BLOCKS_PER_SM=$b "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 2>&1 | grep -E "^131072" | tee -a "$out/sweep.log"
+done
+# PROFILE=1: per-kernel times and DRAM traffic at 128K, decode (Nsight Compute, clocks left as they are)
+if [ -n "${PROFILE:-}" ]; then
+    t0=$(date +%s)
+    ncu --clock-control none --kernel-name regex:"sqa_|flash_attn" --launch-count 300 \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,launch__registers_per_thread,sm__warps_active.avg.pct_of_peak_sustained_active \
+        --csv "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 --reps 2 > "$out/ncu.csv" 2> "$out/ncu.err" \
+        || { echo "ncu failed:"; tail -5 "$out/ncu.err"; }
+    phase profile "$t0"
 fi
 phase total "$t_all"
 cat "$out/gpu.txt"

@@ -28,6 +28,7 @@ static int g_failures = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); g_failures++; return false; } } while (0)
 
 static int64_t g_squeezed_nodes = 0;
+static int64_t g_hinted_nodes   = 0; // with the fixed-range hint (patch 0013): the fixed context is one run of cells
 
 struct answer;
 static answer * g_precise = nullptr; // the dense answer of the F32 / no-FA run
@@ -35,6 +36,7 @@ static answer * g_precise = nullptr; // the dense answer of the F32 / no-FA run
 static bool count_cb(ggml_tensor * t, bool ask, void *) {
     if (ask && t->op == GGML_OP_SQUEEZED_ATTN) {
         g_squeezed_nodes++;
+        g_hinted_nodes += t->op_params[3] > 0;
     }
     return ask ? false : true;
 }
@@ -161,6 +163,7 @@ static bool run(llama_model * model, bool flash_attn, ggml_type kv_type) {
     answer dense, full, sparse, after;
     std::vector<float> other_dense, other_sparse;
     g_squeezed_nodes = 0;
+    g_hinted_nodes   = 0;
     CHECK(ask(ctx, question, n_fixed, n_gen, dense, g_precise ? &g_precise->tokens : nullptr), "dense answer");
     CHECK(other_logits(other_dense), "other sequence, dense");
     CHECK(g_squeezed_nodes == 0, "squeezed nodes without an index");
@@ -185,12 +188,16 @@ static bool run(llama_model * model, bool flash_attn, ggml_type kv_type) {
         d_other = std::max(d_other, (double) fabsf(other_dense[j] - other_sparse[j]));
     }
     const double d_full = max_diff(dense, full), d_sparse = max_diff(dense, sparse), d_after = max_diff(dense, after);
-    printf("  keep all  : max |logit - dense| %.2e, same top-1 tokens %d/%d, %lld squeezed-attention nodes\n", d_full,
-            same_tokens(dense, full), n_gen, (long long) nodes_full);
+    printf("  keep all  : max |logit - dense| %.2e, same top-1 tokens %d/%d, %lld squeezed-attention nodes (%lld so far with "
+            "the fixed-range hint of %lld)\n", d_full, same_tokens(dense, full), n_gen, (long long) nodes_full,
+            (long long) g_hinted_nodes, (long long) g_squeezed_nodes);
     printf("  calibrated: thresholds %.3f / %.3f (expected kept %.3f): max |logit - dense| %.2e, same top-1 tokens %d/%d\n",
             thr1, thr2, llama_squeeze_index_kept_fraction(idx, -1, 2), d_sparse, same_tokens(dense, sparse), n_gen);
     printf("  detached  : max |logit - dense| %.2e; unrelated sequence with the index attached: %.2e\n", d_after, d_other);
     CHECK(nodes_full > 0, "no GGML_OP_SQUEEZED_ATTN node while attached");
+    // the fixed context was evaluated first into a fresh cache: its indexed cells are one run, so every node has the hint
+    CHECK(g_hinted_nodes == g_squeezed_nodes, "squeezed nodes without the fixed-range hint: %lld of %lld",
+            (long long) (g_squeezed_nodes - g_hinted_nodes), (long long) g_squeezed_nodes);
     CHECK(g_squeezed_nodes == nodes_before_after, "squeezed nodes after detach");
     if (!g_precise) {
         CHECK(d_full < 1e-3 && same_tokens(dense, full) == n_gen, "keep-all squeezed attention differs from dense");
