@@ -31,7 +31,10 @@ const {values} = parseArgs({options: {
     "resume": {type: "boolean", default: false},
     // ETS's weights; the defaults are the authors' (lambda_semantic 1.5 / 1.4 / 1.45 by width)
     "lambda-cost": {type: "string", default: "1"},
-    "lambda-semantic": {type: "string", default: "auto"}
+    "lambda-semantic": {type: "string", default: "auto"},
+    // ETS merges identical sibling steps unless told not to (the authors did not); REBASE does not unless told to
+    "keep-identical-steps": {type: "boolean", default: false},
+    "merge-identical-steps": {type: "boolean", default: false}
 }});
 
 const list = (text: string): string[] => text.split(",").map((item) => item.trim()).filter((item) => item !== "");
@@ -67,6 +70,7 @@ function searchParams(method: SearchMethod, width: number, prm: string, seed: nu
         samplingTemperature: 1, softmaxTemperature: 0.2, lambdaCost: Number(values["lambda-cost"]),
         lambdaSemantic: values["lambda-semantic"] !== "auto" ? Number(values["lambda-semantic"]) : width >= 256 ? 1.45 : width >= 64 ? 1.4 : 1.5,
         clusterDistance: 0.35,
+        ...(values["keep-identical-steps"] ? {mergeIdenticalSteps: false} : values["merge-identical-steps"] ? {mergeIdenticalSteps: true} : {}),
         maxDepth: Number(values["max-depth"]), maxStepTokens: Number(values["max-step-tokens"]), maxTokens,
         stepDelimiter: "\n", answerMarker: "Answer:", vote: values.vote as SearchParams["vote"]
     };

@@ -16,6 +16,7 @@ const {values} = parseArgs({options: {
     "max-step-tokens": {type: "string", default: "12"},
     "max-tokens": {type: "string", default: "48"},
     "max-depth": {type: "string", default: "8"},
+    policies: {type: "string", default: searchMethods.join(",")},
     out: {type: "string"}
 }});
 
@@ -51,7 +52,7 @@ await engine.buildIndex({workspace, include: [], exclude: [], maxContextTokens: 
 const rows: Row[] = [];
 const started = performance.now();
 for (const width of widths)
-    for (const method of searchMethods) {
+    for (const method of searchMethods.filter((name) => values.policies!.split(",").includes(name))) {
         const row: Row = {method, width, peak: [], avg: [], tokens: [], ms: [], answers: [], solverMs: [], nodes: []};
         for (const [i, prompt] of prompts.entries()) {
             const t0 = performance.now();

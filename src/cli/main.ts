@@ -26,6 +26,7 @@ Options:
   --include PATTERN          only files matching this gitignore-style pattern (repeatable)
   --exclude PATTERN          leave out files matching this pattern (repeatable)
   --threads N                CPU threads (default: one per core)
+  --gpu-layers N|auto        layers on the GPU of a GPU build (default auto: as many as fit; 0 = CPU only)
   --index-dir DIR            where the index (the workspace's KV cache) is saved and reused by later runs
                              (default: <user cache folder>/squeeze/index/<SHA-256 of the workspace path>)
   --no-index-cache           neither load nor save the index: prefill the workspace every time
@@ -45,6 +46,9 @@ Test-time search (ask):
   --seed N                   sampling seed (default 1)
   --lambda-cost X            ETS weight of KV tokens (default 1.0)
   --lambda-semantic X        ETS weight of semantic coverage (default 1.5 / 1.4 / 1.45 at widths 16 / 64 / 256)
+  --keep-identical-steps     ETS: keep siblings that sampled the identical step as separate nodes (default: one node
+                             stands for them all and the copies' KV cells are freed)
+  --merge-identical-steps    REBASE: merge identical sibling steps as ETS does (default: off, the published baseline)
   --cluster-distance X       cosine distance under which steps share a cluster (default 0.35 lexical, 0.05 with a model)
   --embedding-model PATH     GGUF embedding model for step clustering (default: lexical vectors)
   --softmax-temperature X    REBASE/ETS temperature over PRM scores (default 0.2)
@@ -69,6 +73,7 @@ interface CliOptions {
     include: string[];
     exclude: string[];
     threads: number;
+    gpuLayers: number | "auto";
     json: boolean;
     /** Where the index is saved; undefined with --no-index-cache. */
     indexFolder: string | undefined;
@@ -88,6 +93,7 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             "include": {type: "string", multiple: true},
             "exclude": {type: "string", multiple: true},
             "threads": {type: "string"},
+            "gpu-layers": {type: "string"},
             "json": {type: "boolean", default: false},
             "index-dir": {type: "string"},
             "no-index-cache": {type: "boolean", default: false},
@@ -101,6 +107,8 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             "seed": {type: "string"},
             "lambda-cost": {type: "string"},
             "lambda-semantic": {type: "string"},
+            "keep-identical-steps": {type: "boolean"},
+            "merge-identical-steps": {type: "boolean"},
             "cluster-distance": {type: "string"},
             "embedding-model": {type: "string"},
             "softmax-temperature": {type: "string"},
@@ -145,6 +153,8 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             seed: integer("seed", values.seed, 1),
             lambdaCost: number("lambda-cost", values["lambda-cost"], 1.0),
             lambdaSemantic: number("lambda-semantic", values["lambda-semantic"], width >= 256 ? 1.45 : width >= 64 ? 1.4 : 1.5),
+            ...(values["keep-identical-steps"] === true ? {mergeIdenticalSteps: false}
+                : values["merge-identical-steps"] === true ? {mergeIdenticalSteps: true} : {}),
             clusterDistance: number("cluster-distance", values["cluster-distance"], embeddingModel != null ? 0.05 : 0.35),
             softmaxTemperature: number("softmax-temperature", values["softmax-temperature"], 0.2),
             samplingTemperature: number("sampling-temperature", values["sampling-temperature"], 1.0),
@@ -192,6 +202,7 @@ function parseCommandLine(argv: string[]): {command: string | undefined, rest: s
             include: values.include ?? [],
             exclude: values.exclude ?? [],
             threads: integer("threads", values.threads, 0),
+            gpuLayers: values["gpu-layers"] == null || values["gpu-layers"] === "auto" ? "auto" : integer("gpu-layers", values["gpu-layers"], 0),
             json: values.json === true,
             indexFolder: values["no-index-cache"] === true ? undefined : path.resolve(values["index-dir"] ?? defaultIndexFolder(workspace))
         }
@@ -349,7 +360,8 @@ function searchRoom(search: SearchParams): number {
 }
 
 async function loadModel(engine: Engine, options: CliOptions, signal: AbortSignal): Promise<ModelInfo> {
-    const params = {model: options.model, allowDownload: options.allowDownload, fallbackToEmbedded: true, threads: options.threads};
+    const params = {model: options.model, allowDownload: options.allowDownload, fallbackToEmbedded: true, threads: options.threads,
+        gpuLayers: options.gpuLayers};
     try {
         return await engine.loadModel(params, signal);
     } catch (error) {

@@ -22,6 +22,7 @@ import {collectFiles} from "./workspace/collectFiles.js";
 import {buildFixedContext, type FixedContextFile} from "./workspace/fixedContext.js";
 import {SavedIndex} from "./workspace/savedIndex.js";
 import {SqueezedAttention} from "./attention/squeezedAttention.js";
+import {squeezedAttentionGpuGap} from "./attention/gpuSupport.js";
 
 export interface EngineEvents {
     onProgress?: (progress: ProgressParams) => void;
@@ -35,6 +36,8 @@ interface LoadedModel {
     info: ModelInfo;
     threads: number;
     headDim: number | undefined;
+    /** Query heads per KV head (GQA), when the GGUF says. */
+    headsPerKvHead: number | undefined;
 }
 
 interface WorkspaceIndex {
@@ -131,7 +134,7 @@ export class Engine {
         try {
             model = await llama.loadModel({
                 modelPath: target.path,
-                gpuLayers: llama.gpu === false ? 0 : "auto",
+                gpuLayers: llama.gpu === false ? 0 : params.gpuLayers ?? "auto",
                 onLoadProgress: (loaded) => this.events.onProgress?.({
                     operation: "loadModel", stage: `Loading ${displayName}`, done: loaded, total: 1
                 }),
@@ -154,7 +157,7 @@ export class Engine {
             notes: target.embedded ? [...embeddedModel.notes] : [],
             ...(fallbackReason != null ? {fallbackReason} : {})
         };
-        this.loaded = {model, info, threads, headDim: checked.headDim};
+        this.loaded = {model, info, threads, headDim: checked.headDim, headsPerKvHead: checked.headsPerKvHead};
         this.log("info", `Loaded ${info.name} (${info.path}), ${threads} threads`);
         return info;
     }
@@ -259,11 +262,11 @@ export class Engine {
             const prefillMs = reused < fixed.tokens.length ? performance.now() - prefillStarted - restored.loadMs : 0;
             const savedNow = saved?.needsSave === true ? await saved.save(root, fixed, {params, budgetTokens}) : undefined;
             const modelInfo = this.requireModel().info;
+            const offloadedReason = modelInfo.gpu !== false && modelInfo.gpuLayers > 0
+                ? squeezedAttentionGpuGap(modelInfo.gpu, headDim, this.requireModel().headsPerKvHead) : undefined;
             prepared = params.attention != null ? await SqueezedAttention.prepare({
                 llama: await this.getLlama(), root, tokens: fixed.tokens, params: params.attention, threads,
-                // The op has a CPU kernel only: with an offloaded KV cache every decode would copy K and V to the host.
-                ...(modelInfo.gpu !== false && modelInfo.gpuLayers > 0
-                    ? {unavailableReason: "Squeezed Attention runs on the CPU only in this build; the model's KV cache is on the GPU"} : {}),
+                ...(offloadedReason != null ? {unavailableReason: offloadedReason} : {}),
                 ...(saved != null ? {saved} : {}),
                 progress, log: (level, message) => this.log(level, message), ...(signal != null ? {signal} : {})
             }) : undefined;
@@ -600,3 +603,4 @@ export function renderQuestion(params: Pick<AskParams, "question" | "selection">
 }
 
 export {CancelledError};
+

@@ -20,6 +20,8 @@ export interface LoadModelParams {
     fallbackToEmbedded: boolean;
     /** CPU threads for generation; 0 means one per available core. */
     threads: number;
+    /** Layers to offload to the GPU of a GPU build: "auto" (default, as many as fit) or a count (0 = CPU only). */
+    gpuLayers?: number | "auto";
 }
 
 export interface ModelInfo {
@@ -167,6 +169,12 @@ export interface SearchParams {
     lambdaCost: number;
     /** ETS weight of semantic coverage (the authors: 1.5, 1.4, 1.45 at widths 16, 64, 256). */
     lambdaSemantic: number;
+    /**
+     * ETS and REBASE: siblings that sampled the identical step are one node standing for all of them (their sequences
+     * are removed at once; the allocation and the vote count the survivor that many times). Default: on for ETS (ours,
+     * not the authors'), off for REBASE (the baseline as published). Ignored by the other policies.
+     */
+    mergeIdenticalSteps?: boolean;
     /** Cosine distance under which step texts fall into one semantic cluster. */
     clusterDistance: number;
     maxDepth: number;
@@ -211,7 +219,7 @@ export type SearchEvent =
     | {type: "nodeAdded", id: number, parentId: number, depth: number, text: string, tokens: number}
     | {type: "nodeScored", id: number, score: number, cluster?: number}
     | {type: "nodeKept", id: number, children: number}
-    | {type: "nodePruned", id: number}
+    | {type: "nodePruned", id: number, mergedInto?: number}
     | {type: "nodeFinished", id: number, answer: string, reason: "marker" | "eos" | "maxTokens" | "depth"}
     | {type: "kvCells", used: number, searchCells: number, unsharedCells: number}
     | {type: "depthDone", depth: number, frontier: number, remainingWidth: number, solverMs?: number}

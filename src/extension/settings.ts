@@ -14,6 +14,8 @@ export interface SearchSettings {
     width: number;
     prm: string;
     lambdaCost: number;
+    /** ETS: one node stands for identical sibling steps. */
+    mergeIdenticalSteps: boolean;
     /** 0 = automatic for the width (see `automaticLambdaSemantic`). */
     lambdaSemantic: number;
     softmaxTemperature: number;
@@ -63,6 +65,7 @@ export const searchDefaults: Readonly<SearchSettings> = {
     width: 16,
     prm: "self",
     lambdaCost: 1.0,
+    mergeIdenticalSteps: true,
     lambdaSemantic: 0,
     softmaxTemperature: 0.2,
     samplingTemperature: 1.0,
@@ -116,6 +119,8 @@ function readSearchSettings(config: vscode.WorkspaceConfiguration): SearchSettin
         width: Math.min(maxSearchWidth, integerSetting(config.get("search.width"), d.width, 1)),
         prm: stringSetting(config.get("search.prm"), d.prm).trim() || d.prm,
         lambdaCost: numberSetting(config.get("search.lambdaCost"), d.lambdaCost, 0),
+        mergeIdenticalSteps: typeof config.get("search.mergeIdenticalSteps") === "boolean"
+            ? config.get("search.mergeIdenticalSteps") as boolean : d.mergeIdenticalSteps,
         lambdaSemantic: numberSetting(config.get("search.lambdaSemantic"), d.lambdaSemantic, 0),
         softmaxTemperature: positiveNumberSetting(config.get("search.softmaxTemperature"), d.softmaxTemperature),
         samplingTemperature: positiveNumberSetting(config.get("search.samplingTemperature"), d.samplingTemperature),
@@ -153,6 +158,7 @@ export function searchParams(settings: SearchSettings, choice?: SearchChoice): S
         samplingTemperature: settings.samplingTemperature,
         softmaxTemperature: settings.softmaxTemperature,
         lambdaCost: settings.lambdaCost,
+        ...(method === "ets" ? {mergeIdenticalSteps: settings.mergeIdenticalSteps} : {}),
         lambdaSemantic: settings.lambdaSemantic > 0 ? settings.lambdaSemantic : automaticLambdaSemantic(width),
         clusterDistance: embedding ? 0.05 : 0.35,
         maxDepth: settings.maxDepth,

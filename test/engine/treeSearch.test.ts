@@ -71,6 +71,25 @@ describe("tree search (stories260K, CPU)", () => {
         assert.equal(result.kvCells.afterAnswer, indexCells);
     });
 
+    it("ETS: identical sibling steps become one node and the copies' cells are freed", async () => {
+        // Near-greedy sampling: every child of a node samples the same step.
+        const params = searchParams({method: "ets", width: 8, samplingTemperature: 0.05, maxDepth: 3});
+        const merged = await engine.ask({askId: "merge-on", question: "Once upon a time", maxTokens: 0, search: params});
+        const copies = await engine.ask({askId: "merge-off", question: "Once upon a time", maxTokens: 0,
+            search: {...params, mergeIdenticalSteps: false}});
+        const log = (askId: string) => events.get(askId) ?? [];
+        const mergedInto = log("merge-on").filter((event) => event.type === "nodePruned" && event.mergedInto != null);
+        assert.ok(mergedInto.length >= 7, `${mergedInto.length} copies merged`);
+        assert.equal(log("merge-off").filter((event) => event.type === "nodePruned" && event.mergedInto != null).length, 0);
+        const firstKv = (askId: string) => log(askId).find((event) => event.type === "kvCells") as Extract<SearchEvent, {type: "kvCells"}>;
+        // after depth 1: the distinct paths' cells against eight copies' (each child holds its own step)
+        assert.ok(firstKv("merge-on").searchCells * 2 < firstKv("merge-off").searchCells,
+            `${firstKv("merge-on").searchCells} cells merged, ${firstKv("merge-off").searchCells} with the copies`);
+        assert.equal(merged.answer, copies.answer, "the same search, so the same answer");
+        assert.equal(merged.kvCells.afterAnswer, indexCells);
+        assert.equal(copies.kvCells.afterAnswer, indexCells);
+    });
+
     it("is reproducible with a fixed seed", async () => {
         const params = searchParams({method: "rebase", seed: 11});
         const first = await engine.ask({askId: "seed-1", question: "Once upon a time", maxTokens: 0, search: params});

@@ -11,6 +11,8 @@ export interface CheckedModelFile {
     name: string;
     /** Size of one attention head's keys, when the file says. */
     headDim: number | undefined;
+    /** Query heads per KV head (GQA), when the GGUF gives the head counts. */
+    headsPerKvHead?: number;
 }
 
 /**
@@ -58,12 +60,15 @@ export async function checkModelFile(llama: Llama, modelPath: string): Promise<C
             `${stat.size.toLocaleString("en-US")}. It was probably cut short while downloading or copying; get it again.`);
 
     const general = info.metadata.general as {architecture?: string, name?: string} | undefined;
-    const attention = info.architectureMetadata as {embedding_length?: number, attention?: {key_length?: number, head_count?: number | number[]}};
+    const attention = info.architectureMetadata as {embedding_length?: number,
+        attention?: {key_length?: number, head_count?: number | number[], head_count_kv?: number | number[]}};
     const headCount = Array.isArray(attention.attention?.head_count) ? attention.attention?.head_count[0] : attention.attention?.head_count;
+    const headCountKv = Array.isArray(attention.attention?.head_count_kv) ? attention.attention?.head_count_kv[0] : attention.attention?.head_count_kv;
     const headDim = attention.attention?.key_length ??
         (attention.embedding_length != null && headCount != null && headCount > 0 ? attention.embedding_length / headCount : undefined);
     return {
         headDim,
+        ...(headCount != null && headCount > 0 ? {headsPerKvHead: headCount / (headCountKv != null && headCountKv > 0 ? headCountKv : headCount)} : {}),
         path: modelPath,
         sizeBytes: stat.size,
         architecture: general?.architecture ?? "unknown",

@@ -34,7 +34,7 @@ export function rebaseAllocation(nodes: readonly ScoredNode[], options: RebaseOp
     if (maxLogit === -Infinity)
         return allocation; // every candidate is excluded
 
-    const weights = ordered.map((node) => Math.exp(node.score / options.temperature - maxLogit));
+    const weights = ordered.map((node) => (node.multiplicity ?? 1) * Math.exp(node.score / options.temperature - maxLogit));
     const suffixSums = new Float64Array(weights.length + 1);
     for (let i = weights.length - 1; i >= 0; i--)
         suffixSums[i] = suffixSums[i + 1]! + weights[i]!;

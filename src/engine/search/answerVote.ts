@@ -7,6 +7,8 @@ export interface FinishedLeaf {
     answer: string;
     /** PRM score of each step of the path, root first. */
     stepScores: readonly number[];
+    /** Identical paths merged into this leaf (identicalSteps.ts): its vote counts this many times. Default 1. */
+    multiplicity?: number;
 }
 
 /** Answers that differ only in case, spacing or a final period vote together. */
@@ -46,13 +48,14 @@ export function selectAnswer(leaves: readonly FinishedLeaf[], vote: AnswerVote):
     const totals = new Map<string, {weight: number, best: FinishedLeaf}>();
     for (const leaf of ordered) {
         const key = normaliseAnswer(leaf.answer);
-        const weight = pathScore(leaf, "last");
+        const score = pathScore(leaf, "last");
+        const weight = score * (leaf.multiplicity ?? 1);
         const entry = totals.get(key);
         if (entry == null)
             totals.set(key, {weight, best: leaf});
         else {
             entry.weight += weight;
-            if (weight > pathScore(entry.best, "last"))
+            if (score > pathScore(entry.best, "last"))
                 entry.best = leaf;
         }
     }

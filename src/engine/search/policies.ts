@@ -17,6 +17,8 @@ export interface FrontierCandidate {
     stepTokens: number;
     /** Semantic cluster of the node's step text (ETS). */
     cluster?: number;
+    /** Identical siblings merged into this node (ETS with mergeIdenticalSteps); 1 when absent. */
+    multiplicity?: number;
 }
 
 export interface PolicyDecision {
@@ -132,6 +134,7 @@ class EtsPolicy implements SearchPolicy {
         const selection = selectEts({
             frontier: frontier.map((node) => ({
                 id: node.id, score: node.score, ancestorIds: node.ancestorIds, stepTokens: node.stepTokens,
+                ...(node.multiplicity != null ? {multiplicity: node.multiplicity} : {}),
                 ...(this.needsClusters ? {cluster: node.cluster ?? node.id} : {})
             })),
             ancestorStepTokens: context.ancestorStepTokens,

@@ -8,6 +8,7 @@ import type {SearchEvent, SearchParams, SearchSummary} from "../protocol.js";
 import {forkSequence, usedKvCells} from "../native/sequences.js";
 import {clusterByAverageLinkage} from "./agglomerativeClustering.js";
 import {normaliseAnswer, selectAnswer, type FinishedLeaf} from "./answerVote.js";
+import {mergeIdenticalSiblings} from "./identicalSteps.js";
 import {createPolicy, type FrontierCandidate} from "./policies.js";
 import type {ProcessRewardModel} from "./prm/processRewardModel.js";
 
@@ -47,6 +48,8 @@ interface TreeNode {
     pending?: Token;
     finished?: "marker" | "eos" | "maxTokens" | "depth";
     cluster?: number;
+    /** Identical siblings this node stands for (mergeIdenticalSteps); 1 otherwise. */
+    multiplicity: number;
 }
 
 export interface TreeSearchResult {
@@ -89,8 +92,10 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
     const baseCells = usedKvCells(context);
     const root: TreeNode = {
         id: nextId++, parentId: -1, depth: 0, ancestorIds: [], depthOneId: -1, steps: [], stepTokens: options.promptTokens,
-        pathTokens: 0, stepScores: [], score: 1, stepConfidence: 1, sequence: options.questionSequence, pending: options.promptLastToken
+        pathTokens: 0, stepScores: [], score: 1, stepConfidence: 1, sequence: options.questionSequence, pending: options.promptLastToken,
+        multiplicity: 1
     };
+    const mergeSteps = (params.mergeIdenticalSteps ?? params.method === "ets") && (params.method === "ets" || params.method === "rebase");
     nodes.set(root.id, root);
     emit({type: "started", method: params.method, width: params.width, rootId: root.id, question: options.question,
         prm: prm.name, embedding: options.embedder.name});
@@ -121,6 +126,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
             throwIfCancelled(signal, "Search");
             const candidates: FrontierCandidate[] = frontier.map((node) => ({
                 id: node.id, score: node.score, ancestorIds: node.ancestorIds, stepTokens: node.stepTokens,
+                ...(node.multiplicity !== 1 ? {multiplicity: node.multiplicity} : {}),
                 ...(node.cluster != null ? {cluster: node.cluster} : {})
             }));
             const decision = policy.decide(candidates, {depth, width: params.width, remainingWidth, ancestorStepTokens, finishedUnder});
@@ -149,7 +155,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
                         id: nextId++, parentId: parent.id, depth: depth + 1, ancestorIds: [...parent.ancestorIds, parent.id],
                         depthOneId: depth === 0 ? -1 : parent.depthOneId, steps: [...parent.steps], stepTokens: 0,
                         pathTokens: parent.pathTokens, stepScores: [...parent.stepScores], score: 0, stepConfidence: 1, sequence,
-                        ...(parent.pending != null ? {pending: parent.pending} : {})
+                        multiplicity: 1, ...(parent.pending != null ? {pending: parent.pending} : {})
                     };
                     if (child.depthOneId === -1)
                         child.depthOneId = child.id;
@@ -175,7 +181,18 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
                 ancestorStepTokens.set(child.id, child.stepTokens);
             });
 
-            const open = children.filter((child) => child.finished == null);
+            // Identical siblings: the first stands for all of them, the copies' sequences go at once.
+            const merge = mergeSteps ? mergeIdenticalSiblings(children.map((child) => ({
+                id: child.id, parentId: child.parentId, stepText: child.steps.at(-1) ?? "", stepTokens: child.stepTokens,
+                finished: child.finished != null
+            }))) : undefined;
+            const copies = children.filter((child) => merge?.mergedInto.has(child.id) === true);
+            if (merge != null)
+                for (const [id, count] of merge.survivors)
+                    nodes.get(id)!.multiplicity = count;
+            const kept = copies.length > 0 ? children.filter((child) => !merge!.mergedInto.has(child.id)) : children;
+
+            const open = kept.filter((child) => child.finished == null);
             if (policy.needsClusters && open.length > 1)
                 await assignClusters(open);
             for (const child of children) {
@@ -183,21 +200,25 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
                     text: child.steps.at(-1) ?? "", tokens: child.stepTokens});
                 emit({type: "nodeScored", id: child.id, score: child.score, ...(child.cluster != null ? {cluster: child.cluster} : {})});
             }
+            for (const copy of copies) {
+                emit({type: "nodePruned", id: copy.id, mergedInto: merge!.mergedInto.get(copy.id)!});
+                await release(copy);
+            }
 
             // KV cells now: the fixed context and question (shared by all) plus each live path's own cells.
             const used = usedKvCells(context);
             const searchCells = used - baseCells;
             // Without prefix sharing every live path (finished ones are still held here) would store all of its steps.
-            const unshared = children.reduce((sum, child) => sum + child.pathTokens, 0);
+            const unshared = kept.reduce((sum, child) => sum + child.pathTokens, 0);
             kvSamples.push(searchCells);
             peakUnshared = Math.max(peakUnshared, unshared);
             emit({type: "kvCells", used, searchCells, unsharedCells: unshared});
 
-            for (const child of children)
+            for (const child of kept)
                 if (child.finished != null) {
                     finishedLeaves.push(child);
-                    remainingWidth--;
-                    finishedUnder.set(child.depthOneId, (finishedUnder.get(child.depthOneId) ?? 0) + 1);
+                    remainingWidth -= child.multiplicity;
+                    finishedUnder.set(child.depthOneId, (finishedUnder.get(child.depthOneId) ?? 0) + child.multiplicity);
                     emit({type: "nodeFinished", id: child.id, answer: answerOfPath(child.steps, params.answerMarker), reason: child.finished});
                     await release(child);
                 }
@@ -222,7 +243,8 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
     }
 
     const leaves: FinishedLeaf[] = finishedLeaves.map((leaf) => ({
-        id: leaf.id, answer: answerOfPath(leaf.steps, params.answerMarker), stepScores: leaf.stepScores
+        id: leaf.id, answer: answerOfPath(leaf.steps, params.answerMarker), stepScores: leaf.stepScores,
+        ...(leaf.multiplicity !== 1 ? {multiplicity: leaf.multiplicity} : {})
     }));
     const chosen = selectAnswer(leaves, params.vote);
     const chosenNode = chosen != null ? nodes.get(chosen.id) : undefined;

@@ -10,6 +10,8 @@ export type NodeId = number;
 export interface ScoredNode {
     readonly id: NodeId;
     readonly score: number;
+    /** How many identical siblings this node stands for (identicalSteps.ts); REBASE weighs it that many times. Default 1. */
+    readonly multiplicity?: number;
 }
 
 /** How many children each node gets at the next expansion. Nodes that get none may be absent or map to 0. */
