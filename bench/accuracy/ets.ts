@@ -90,6 +90,8 @@ interface ProblemRecord {
     avgKvCells: number;
     peakKvCells: number;
     peakUnsharedKvCells: number;
+    /** Absent in records made before it was measured. */
+    peakDecodeKvCells?: number;
     tokensGenerated: number;
     modelCalls: number;
     prmCalls: number;
@@ -182,6 +184,7 @@ for (const [cellIndex, {prm, width, policy}] of cells.entries()) {
                 config, policy, width, prm, problem: i, expected: problem.answer, predicted, correct: predicted === problem.answer,
                 covered: leafAnswers.some((answer) => /^-?\d+\.?$/.test(answer) && parseInt(answer, 10) === problem.answer),
                 avgKvCells: summary.avgKvCells, peakKvCells: summary.peakKvCells, peakUnsharedKvCells: summary.peakUnsharedKvCells,
+                peakDecodeKvCells: summary.peakDecodeKvCells,
                 tokensGenerated: summary.tokensGenerated, modelCalls: summary.modelCalls, prmCalls: summary.prmCalls,
                 nodes: summary.nodes, finishedLeaves: summary.finishedLeaves, wallMs: performance.now() - t0
             };
@@ -229,6 +232,7 @@ const summaries = cells.map(({prm, width, policy}) => {
         peakKvCells: mean(rows.map((r) => r.peakKvCells)),
         maxPeakKvCells: rows.length > 0 ? Math.max(...rows.map((r) => r.peakKvCells)) : 0,
         peakUnsharedKvCells: mean(rows.map((r) => r.peakUnsharedKvCells)),
+        peakDecodeKvCells: mean(rows.map((r) => r.peakDecodeKvCells ?? r.peakKvCells)),
         tokensGenerated: mean(rows.map((r) => r.tokensGenerated)),
         modelCalls: mean(rows.map((r) => r.modelCalls)),
         prmCalls: mean(rows.map((r) => r.prmCalls)),
@@ -242,11 +246,11 @@ const command = `node --import tsx bench/accuracy/ets.ts --model ${embedded ? "e
     `--max-tokens ${maxTokens} --max-step-tokens ${values["max-step-tokens"]} --max-depth ${values["max-depth"]} --vote ${values.vote}`;
 const machine = `${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} cores, ${model.gpu === false ? "CPU" : `GPU (${model.gpu})`}`;
 const table = [
-    "| PRM | policy | W | accuracy (95% CI) | any leaf right | no answer | avg KV cells | peak KV cells (mean / max) | tokens | model calls | PRM calls | wall s / problem |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| PRM | policy | W | accuracy (95% CI) | any leaf right | no answer | avg KV cells | peak KV cells (mean / max) | peak while decoding (mean) | tokens | model calls | PRM calls | wall s / problem |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...summaries.map((s) => `| ${s.prm} | ${s.policy} | ${s.width} | ${(s.accuracy * 100).toFixed(1)}% ` +
         `(${(s.accuracyCi95[0] * 100).toFixed(0)}-${(s.accuracyCi95[1] * 100).toFixed(0)}) | ${(s.coverage * 100).toFixed(1)}% | ${s.noAnswer} | ` +
-        `${s.avgKvCells.toFixed(0)} | ${s.peakKvCells.toFixed(0)} / ${s.maxPeakKvCells} | ${s.tokensGenerated.toFixed(0)} | ` +
+        `${s.avgKvCells.toFixed(0)} | ${s.peakKvCells.toFixed(0)} / ${s.maxPeakKvCells} | ${s.peakDecodeKvCells.toFixed(0)} | ${s.tokensGenerated.toFixed(0)} | ` +
         `${s.modelCalls.toFixed(0)} | ${s.prmCalls.toFixed(0)} | ${(s.wallMs / 1000).toFixed(2)} |`)
 ];
 const etsVsRebase = widths.flatMap((width) => prms.flatMap((prm) => {

@@ -243,6 +243,11 @@ export interface SearchSummary {
     avgKvCells: number;
     /** The cells the same frontiers would need without prefix sharing (each path stored whole), peak. */
     peakUnsharedKvCells: number;
+    /**
+     * Cells held at the end of each depth's decoding, before that depth's copies are merged (mergeIdenticalSteps) and
+     * before any pruning: peak. Equal to peakKvCells without merging; with it, the copies' cells count until their step ends.
+     */
+    peakDecodeKvCells: number;
     tokensGenerated: number;
     /** Decode calls of the policy model (one per batch step) and PRM evaluations. */
     modelCalls: number;

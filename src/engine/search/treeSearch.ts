@@ -106,6 +106,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
     const solverTimes: number[] = [];
     const kvSamples: number[] = [];
     let peakUnshared = 0;
+    let peakDecode = 0;
     let tokensGenerated = 0;
     let modelCalls = 0;
     let remainingWidth = params.width;
@@ -170,6 +171,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
             // Decode one step in every child, all children in one batch per token.
             modelCalls += await generateSteps(children);
             throwIfCancelled(signal, "Search");
+            peakDecode = Math.max(peakDecode, usedKvCells(context) - baseCells);
 
             const scores = await prm.score(children.map((child) => ({
                 nodeId: child.id, sequence: child.sequence!, pendingToken: child.pending, question: options.question, steps: child.steps,
@@ -263,6 +265,7 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
             peakKvCells: kvSamples.length > 0 ? Math.max(...kvSamples) : 0,
             avgKvCells: kvSamples.length > 0 ? kvSamples.reduce((a, b) => a + b, 0) / kvSamples.length : 0,
             peakUnsharedKvCells: peakUnshared,
+            peakDecodeKvCells: peakDecode,
             tokensGenerated,
             modelCalls,
             prmCalls: prm.calls,
