@@ -2,10 +2,11 @@
 // run: for each package its earlier files (then other held-out packages, up to the budget) are the workspace (the fixed
 // context, prefilled once and reused from the saved index) and the last file is scored as its continuation, with dense attention and with keep fractions 0.5 .. 0.0625,
 // with and without the coarse level. Reports perplexity, next-token accuracy (the greedy token equals the real one),
-// the kept fraction the calibration reached, and a retrieval probe: complete a call to a function defined only in the
-// oldest file, far back in the context.
+// the kept fraction the calibration reached, and a retrieval probe: complete the import of a function defined only in
+// the oldest file, far back in the context, scored by the name's tokens the greedy choice gets right and by their mean
+// negative log-likelihood, against a control where the defining file is left out (what the name costs unseen).
 //   node --import tsx bench/accuracy/squeezed.ts [--model PATH] [--docs FILE] [--keep 0.5,0.25,0.125,0.0625]
-//        [--budget 2560] [--continuation-chars 6000] [--out DIR]
+//        [--budget 2560] [--continuation-chars 6000] [--probe-only] [--out DIR]
 // --docs: the held-out packages as written by bench/models/code/fetch_corpus.py build (bench/models/.work/heldout_docs.json).
 import fs from "node:fs";
 import os from "node:os";
@@ -23,6 +24,7 @@ const {values} = parseArgs({options: {
     budget: {type: "string", default: "2560"},
     "continuation-chars": {type: "string", default: "6000"},
     threads: {type: "string", default: String(os.availableParallelism())},
+    "probe-only": {type: "boolean", default: false},
     out: {type: "string"}
 }});
 const keeps = values.keep!.split(",").map(Number);
@@ -61,8 +63,11 @@ for (const hierarchical of [true, false])
         variants.push({label: `${keepFraction}${hierarchical ? "" : " one-level"}`,
             attention: {keepFraction, centroidRatio: 0.05, hierarchical, observationWindow: 100, seed: 0}});
 
-interface Sums {nll: number, scored: number, hits: number, kept: number[], probeHits: number, probeTokens: number, probeExact: number, probes: number}
-const sums = new Map<string, Sums>(variants.map((variant) => [variant.label, {nll: 0, scored: 0, hits: 0, kept: [], probeHits: 0, probeTokens: 0, probeExact: 0, probes: 0}]));
+interface Sums {nll: number, scored: number, hits: number, kept: number[], probeHits: number, probeTokens: number, probeExact: number, probes: number, probeNll: number}
+const emptySums = (): Sums => ({nll: 0, scored: 0, hits: 0, kept: [], probeHits: 0, probeTokens: 0, probeExact: 0, probes: 0, probeNll: 0});
+const sums = new Map<string, Sums>(variants.map((variant) => [variant.label, emptySums()]));
+/** The probe without the defining file in the context (dense): what the names cost when never seen. */
+const control = emptySums();
 
 const engine = new Engine({onLog: ({level, message}) => {
     if (level === "error")
@@ -95,7 +100,7 @@ async function eachVariant(workspace: string, score: (variant: Variant) => Promi
 }
 
 // 1. Perplexity and next-token accuracy of each package's last file.
-for (const doc of docs) {
+for (const doc of values["probe-only"] ? [] : docs) {
     const files = filesOf(doc);
     if (files.length < 2)
         continue;
@@ -132,24 +137,38 @@ for (const [i, name] of names.entries()) {
         filler.push(file);
         fillerChars += file.content.length;
     }
-    const definition = {path: "src/core/helpers.js", content: `// Shared helpers.\n\nexport function ${name}(items, options) {\n  return items.filter(Boolean).map((item) => ({...item, ...options}));\n}\n`};
-    const workspace = writeWorkspace([definition, ...filler]);
+    // the name three times in its file (definition, doc comment, export object), as helpers are written
+    const definition = {path: "src/core/helpers.js", content: `// Shared helpers.\n\n/**\n * ${name}: keeps the truthy items and ` +
+        `merges the options into each.\n */\nexport function ${name}(items, options) {\n  return items.filter(Boolean).map((item) => ` +
+        `({...item, ...options}));\n}\n\nexport const helpers = {${name}};\n`};
     const prefix = `${fileHeader("src/app.js")}import {${name.slice(0, 4)}`;
     const full = `${prefix}${name.slice(4)}} from "./core/helpers.js";\n`;
+    const probe = async (sum: Sums): Promise<void> => {
+        const before = await engine.scoreContinuation(prefix);
+        const after = await engine.scoreContinuation(full);
+        const nameTokens = after.scored - before.scored;
+        sum.probeTokens += nameTokens;
+        sum.probeHits += after.greedyHits - before.greedyHits;
+        sum.probeExact += after.greedyHits - before.greedyHits === nameTokens ? 1 : 0;
+        sum.probeNll += after.nll - before.nll;
+        sum.probes++;
+    };
+    const workspace = writeWorkspace([definition, ...filler]);
+    const without = writeWorkspace(filler);
     try {
-        await eachVariant(workspace, async (variant) => {
-            const before = await engine.scoreContinuation(prefix);
-            const after = await engine.scoreContinuation(full);
-            const sum = sums.get(variant.label)!;
-            const nameTokens = after.scored - before.scored;
-            sum.probeTokens += nameTokens;
-            sum.probeHits += after.greedyHits - before.greedyHits;
-            sum.probeExact += after.greedyHits - before.greedyHits === nameTokens ? 1 : 0;
-            sum.probes++;
-        }, definition.path);
+        await eachVariant(workspace, (variant) => probe(sums.get(variant.label)!), definition.path);
+        const storage = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-accuracy-store-"));
+        try {
+            await engine.buildIndex({workspace: without, include: [], exclude: [], maxContextTokens: budget, maxFileBytes: 1 << 20,
+                storageFolder: storage, answerRoomTokens: 4096});
+            await probe(control);
+        } finally {
+            fs.rmSync(storage, {recursive: true, force: true});
+        }
         process.stderr.write(`probe ${name} done (${Math.round((performance.now() - started) / 1000)} s)\n`);
     } finally {
         fs.rmSync(workspace, {recursive: true, force: true});
+        fs.rmSync(without, {recursive: true, force: true});
     }
 }
 await engine.dispose();
@@ -160,22 +179,27 @@ const lines = [
     `Model ${model.name}; fixed-context budget ${budget} tokens; continuation: each held-out package's last file (up to ${continuationChars} characters); ` +
     `${dense.scored} tokens scored; probes: ${dense.probes}. Machine: ${os.cpus()[0]?.model ?? "cpu"}, ${values.threads} threads. ${Math.round((performance.now() - started) / 1000)} s.`,
     "",
-    "| attention | kept (calibration, mean) | perplexity | gap vs dense | next-token accuracy | gap (points) | probe: name tokens right | probe: names exact |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|"
+    "| attention | kept (calibration, mean) | perplexity | gap vs dense | next-token accuracy | gap (points) | probe: name tokens right | probe: names exact | probe: name NLL (nats/token) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 ];
+const nameNll = (sum: Sums): string => sum.probeTokens > 0 ? (sum.probeNll / sum.probeTokens).toFixed(3) : "";
 for (const variant of variants) {
     const sum = sums.get(variant.label)!;
     const kept = sum.kept.length > 0 ? (sum.kept.reduce((a, b) => a + b, 0) / sum.kept.length).toFixed(3) : "1";
     const ppl = perplexity(sum);
     const accuracy = sum.hits / sum.scored;
-    lines.push(`| ${variant.label} | ${kept} | ${ppl.toFixed(3)} | ${variant.label === "dense" ? "" : `${((ppl / perplexity(dense) - 1) * 100).toFixed(2)}%`} | ` +
-        `${(accuracy * 100).toFixed(2)}% | ${variant.label === "dense" ? "" : ((accuracy - dense.hits / dense.scored) * 100).toFixed(2)} | ` +
-        `${sum.probeHits} / ${sum.probeTokens} | ${sum.probeExact} / ${sum.probes} |`);
+    const scored = sum.scored > 0; // not with --probe-only
+    lines.push(`| ${variant.label} | ${kept} | ${scored ? ppl.toFixed(3) : ""} | ` +
+        `${variant.label === "dense" || !scored ? "" : `${((ppl / perplexity(dense) - 1) * 100).toFixed(2)}%`} | ` +
+        `${scored ? `${(accuracy * 100).toFixed(2)}%` : ""} | ${variant.label === "dense" || !scored ? "" : ((accuracy - dense.hits / dense.scored) * 100).toFixed(2)} | ` +
+        `${sum.probeHits} / ${sum.probeTokens} | ${sum.probeExact} / ${sum.probes} | ${nameNll(sum)} |`);
 }
+lines.push(`| control: dense, the defining file left out | | | | | | ${control.probeHits} / ${control.probeTokens} | ` +
+    `${control.probeExact} / ${control.probes} | ${nameNll(control)} |`);
 const report = lines.join("\n");
 process.stdout.write(report + "\n");
 if (values.out != null) {
     fs.mkdirSync(values.out, {recursive: true});
     fs.writeFileSync(path.join(values.out, "squeezed.md"), report + "\n");
-    fs.writeFileSync(path.join(values.out, "squeezed.json"), JSON.stringify(Object.fromEntries(sums), null, 2));
+    fs.writeFileSync(path.join(values.out, "squeezed.json"), JSON.stringify({...Object.fromEntries(sums), control}, null, 2));
 }
