@@ -1,6 +1,7 @@
 // End to end in a real VS Code (code-server) driven by headless Chromium: the packaged extension is installed from
-// its .vsix, a question asked from the command palette streams an answer into the Q&A view. A second test walks the
-// model-consent, offline fallback, cancel and engine-crash flows on the unpackaged extension.
+// its .vsix, a question asked from the command palette streams an answer into the Q&A view. A second test answers with
+// our code model (real head size and GQA) over Squeezed Attention; a third walks the model-consent, offline fallback,
+// cancel and engine-crash flows on the unpackaged extension.
 import assert from "node:assert/strict";
 import {spawnSync} from "node:child_process";
 import fs from "node:fs";
@@ -92,6 +93,29 @@ describe("Q&A view in VS Code (code-server + Chromium)", {timeout: 600_000}, () 
             await page.locator(".statusbar-item", {hasText: new RegExp(`Ln ${citedLine}, Col`)}).first().waitFor({timeout: 20_000});
             assert.deepEqual(workbench.consoleLines.filter((line) => /Content Security Policy|violates/.test(line)), [],
                 "no CSP violations");
+        } finally {
+            await workbench.close();
+        }
+    });
+
+    it("answers with our code model (head 64, GQA 8/2) over Squeezed Attention", async () => {
+        // The embedded model's head size 8 hides what real shapes do; our code model is the fixture that has them.
+        const codeModel = path.join(repoRoot, "bench", "models", "code", "squeeze-code-20m.gguf");
+        const folder = sampleWorkspace({"squeeze.model": codeModel, "squeeze.maxContextTokens": 3000, "squeeze.answer.maxTokens": 48});
+        const workbench = await openWorkbench({folder, extensionDevelopmentPath: repoRoot});
+        try {
+            const {page} = workbench;
+            await askFromPalette(page, "How does TodoList add an item?");
+            const frame = await webviewFrame(page, "Questions", {timeoutMs: 60_000});
+            const states = await watchAnswer(frame, page, 180_000);
+            const answer = states.at(-1) ?? "";
+            assert.ok(answer.trim().length > 10, `an answer arrived (${JSON.stringify(answer.slice(0, 80))})`);
+            assert.match((await frame.locator("#model-name").textContent()) ?? "", /squeeze-code-20m/, "the view names the model in use");
+            assert.doesNotMatch((await frame.locator("#model-notes").textContent()) ?? "", /children's stories/);
+            await frame.locator("#current-summary").filter({hasText: /Squeezed Attention kept \d+(\.\d)?% of the workspace's keys/})
+                .waitFor({timeout: 30_000});
+            await frame.locator("#current-citations .citation").first().waitFor({timeout: 30_000});
+            await screenshot(page, "e2e-qa-code-model");
         } finally {
             await workbench.close();
         }
