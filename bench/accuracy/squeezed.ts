@@ -77,11 +77,12 @@ const model = await engine.loadModel({model: values.model!, allowDownload: false
 process.stderr.write(`model ${model.name}; ${docs.length} held-out packages\n`);
 const started = performance.now();
 
-/** Builds the index of `workspace` for every variant in turn and calls `score` for each. */
-async function eachVariant(workspace: string, score: (variant: Variant) => Promise<void>, mustHold?: string): Promise<void> {
+/** Builds the index of `workspace` for each of `only` (every variant) in turn and calls `score` for each. */
+async function eachVariant(workspace: string, score: (variant: Variant) => Promise<void>, mustHold?: string,
+    only: readonly Variant[] = variants): Promise<void> {
     const storage = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-accuracy-store-"));
     try {
-        for (const variant of variants) {
+        for (const variant of only) {
             const info = await engine.buildIndex({
                 workspace, include: [], exclude: [], maxContextTokens: budget, maxFileBytes: 1 << 20, storageFolder: storage,
                 answerRoomTokens: 4096, ...(variant.attention != null ? {attention: variant.attention} : {})
@@ -157,14 +158,7 @@ for (const [i, name] of names.entries()) {
     const without = writeWorkspace(filler);
     try {
         await eachVariant(workspace, (variant) => probe(sums.get(variant.label)!), definition.path);
-        const storage = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-accuracy-store-"));
-        try {
-            await engine.buildIndex({workspace: without, include: [], exclude: [], maxContextTokens: budget, maxFileBytes: 1 << 20,
-                storageFolder: storage, answerRoomTokens: 4096});
-            await probe(control);
-        } finally {
-            fs.rmSync(storage, {recursive: true, force: true});
-        }
+        await eachVariant(without, () => probe(control), undefined, [variants[0]!]); // dense only
         process.stderr.write(`probe ${name} done (${Math.round((performance.now() - started) / 1000)} s)\n`);
     } finally {
         fs.rmSync(workspace, {recursive: true, force: true});

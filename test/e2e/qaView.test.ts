@@ -32,6 +32,14 @@ async function askFromPalette(page: Page, question: string): Promise<void> {
     await input.press("Enter");
 }
 
+/** Asks from the palette and follows the answer in the Questions view to its end: the view and the texts it showed. */
+async function askAndWatch(page: Page, question: string): Promise<{frame: FrameLocator, states: string[], answer: string}> {
+    await askFromPalette(page, question);
+    const frame = await webviewFrame(page, "Questions", {timeoutMs: 60_000});
+    const states = await watchAnswer(frame, page, 180_000);
+    return {frame, states, answer: states.at(-1) ?? ""};
+}
+
 /** Samples the answer element until the answer is complete; returns the distinct texts seen on the way. */
 async function watchAnswer(frame: FrameLocator, page: Page, timeoutMs: number): Promise<string[]> {
     const seen: string[] = [];
@@ -67,10 +75,7 @@ describe("Q&A view in VS Code (code-server + Chromium)", {timeout: 600_000}, () 
         const workbench: Workbench = await openWorkbench({folder, extensionsDir});
         try {
             const {page} = workbench;
-            await askFromPalette(page, "What does the TodoList class do?");
-            const frame = await webviewFrame(page, "Questions", {timeoutMs: 60_000});
-            const states = await watchAnswer(frame, page, 180_000);
-            const answer = states.at(-1) ?? "";
+            const {frame, states, answer} = await askAndWatch(page, "What does the TodoList class do?");
             assert.ok(answer.length > 20, `an answer arrived (${JSON.stringify(answer.slice(0, 80))})`);
             assert.ok(states.length >= 2, `the answer streamed in pieces (${states.length} distinct states seen)`);
             for (let i = 1; i < states.length; i++)
@@ -105,10 +110,7 @@ describe("Q&A view in VS Code (code-server + Chromium)", {timeout: 600_000}, () 
         const workbench = await openWorkbench({folder, extensionDevelopmentPath: repoRoot});
         try {
             const {page} = workbench;
-            await askFromPalette(page, "How does TodoList add an item?");
-            const frame = await webviewFrame(page, "Questions", {timeoutMs: 60_000});
-            const states = await watchAnswer(frame, page, 180_000);
-            const answer = states.at(-1) ?? "";
+            const {frame, answer} = await askAndWatch(page, "How does TodoList add an item?");
             assert.ok(answer.trim().length > 10, `an answer arrived (${JSON.stringify(answer.slice(0, 80))})`);
             assert.match((await frame.locator("#model-name").textContent()) ?? "", /squeeze-code-20m/, "the view names the model in use");
             assert.doesNotMatch((await frame.locator("#model-notes").textContent()) ?? "", /children's stories/);

@@ -188,10 +188,10 @@ export async function runTreeSearch(options: TreeSearchOptions): Promise<TreeSea
                 id: child.id, parentId: child.parentId, stepText: child.steps.at(-1) ?? "", stepTokens: child.stepTokens,
                 finished: child.finished != null
             }))) : undefined;
-            const copies = children.filter((child) => merge?.mergedInto.has(child.id) === true);
             if (merge != null)
                 for (const [id, count] of merge.survivors)
                     nodes.get(id)!.multiplicity = count;
+            const copies = merge != null ? children.filter((child) => merge.mergedInto.has(child.id)) : [];
             const kept = copies.length > 0 ? children.filter((child) => !merge!.mergedInto.has(child.id)) : children;
 
             const open = kept.filter((child) => child.finished == null);
