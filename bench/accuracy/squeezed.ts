@@ -6,7 +6,9 @@
 // the oldest file, far back in the context, scored by the name's tokens the greedy choice gets right and by their mean
 // negative log-likelihood, against a control where the defining file is left out (what the name costs unseen).
 //   node --import tsx bench/accuracy/squeezed.ts [--model PATH] [--docs FILE] [--keep 0.5,0.25,0.125,0.0625]
-//        [--budget 2560] [--continuation-chars 6000] [--probe-only] [--out DIR]
+//        [--budget 2560] [--continuation-chars 6000] [--probe-only] [--kmeans auto|cpu|graph[,...]] [--out DIR]
+// --kmeans: where the level-2 K-means runs; a list (cpu,graph) scores each backend's clusters side by side (the graph
+// path is the GPU algorithm, run here on the CPU: random seeds, full Lloyd steps).
 // --docs: the held-out packages as written by bench/models/code/fetch_corpus.py build (bench/models/.work/heldout_docs.json).
 import fs from "node:fs";
 import os from "node:os";
@@ -25,6 +27,8 @@ const {values} = parseArgs({options: {
     "continuation-chars": {type: "string", default: "6000"},
     threads: {type: "string", default: String(os.availableParallelism())},
     "probe-only": {type: "boolean", default: false},
+    // level-2 K-means: auto (CPU threads here), cpu, graph (the GPU path's algorithm, run on the CPU); a list compares them
+    kmeans: {type: "string", default: "auto"},
     out: {type: "string"}
 }});
 const keeps = values.keep!.split(",").map(Number);
@@ -57,11 +61,15 @@ function writeWorkspace(files: Array<{path: string, content: string}>): string {
 }
 
 interface Variant {label: string, attention?: AttentionParams}
+const kmeansBackends = values.kmeans!.split(",") as Array<NonNullable<AttentionParams["kmeansBackend"]>>;
+if (kmeansBackends.some((backend) => !["auto", "cpu", "graph"].includes(backend)))
+    throw new Error(`--kmeans takes auto, cpu or graph, got ${values.kmeans}`);
 const variants: Variant[] = [{label: "dense"}];
-for (const hierarchical of [true, false])
-    for (const keepFraction of keeps)
-        variants.push({label: `${keepFraction}${hierarchical ? "" : " one-level"}`,
-            attention: {keepFraction, centroidRatio: 0.05, hierarchical, observationWindow: 100, seed: 0}});
+for (const kmeansBackend of kmeansBackends)
+    for (const hierarchical of [true, false])
+        for (const keepFraction of keeps)
+            variants.push({label: `${keepFraction}${hierarchical ? "" : " one-level"}${kmeansBackends.length > 1 ? ` k-means ${kmeansBackend}` : ""}`,
+                attention: {keepFraction, centroidRatio: 0.05, hierarchical, observationWindow: 100, seed: 0, kmeansBackend}});
 
 interface Sums {nll: number, scored: number, hits: number, kept: number[], probeHits: number, probeTokens: number, probeExact: number, probes: number, probeNll: number}
 const emptySums = (): Sums => ({nll: 0, scored: 0, hits: 0, kept: [], probeHits: 0, probeTokens: 0, probeExact: 0, probes: 0, probeNll: 0});
@@ -80,11 +88,18 @@ const started = performance.now();
 /** Builds the index of `workspace` for each of `only` (every variant) in turn and calls `score` for each. */
 async function eachVariant(workspace: string, score: (variant: Variant) => Promise<void>, mustHold?: string,
     only: readonly Variant[] = variants): Promise<void> {
-    const storage = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-accuracy-store-"));
+    // one saved index per K-means backend: a saved index is reused whoever clustered it, and the backends must not share
+    const storages = new Map<string, string>();
+    const storageOf = (variant: Variant): string => {
+        const backend = variant.attention?.kmeansBackend ?? "auto";
+        if (!storages.has(backend))
+            storages.set(backend, fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-accuracy-store-")));
+        return storages.get(backend)!;
+    };
     try {
         for (const variant of only) {
             const info = await engine.buildIndex({
-                workspace, include: [], exclude: [], maxContextTokens: budget, maxFileBytes: 1 << 20, storageFolder: storage,
+                workspace, include: [], exclude: [], maxContextTokens: budget, maxFileBytes: 1 << 20, storageFolder: storageOf(variant),
                 answerRoomTokens: 4096, ...(variant.attention != null ? {attention: variant.attention} : {})
             });
             if (mustHold != null && !info.files.some((file) => file.path === mustHold))
@@ -96,7 +111,8 @@ async function eachVariant(workspace: string, score: (variant: Variant) => Promi
             await score(variant);
         }
     } finally {
-        fs.rmSync(storage, {recursive: true, force: true});
+        for (const storage of storages.values())
+            fs.rmSync(storage, {recursive: true, force: true});
     }
 }
 

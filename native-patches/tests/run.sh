@@ -5,10 +5,11 @@
 #   native-patches/tests/run.sh [--rebuild] [--only NAME]...
 #
 #   --rebuild    first rebuild the patched libraries incrementally (ninja llama ggml-cpu in the build folder)
-#   --only NAME  run only this test (repeatable): op, index, model, graph
+#   --only NAME  run only this test (repeatable): op, kmeans, index, model, graph
 #
 # Tests (sources next to this script; binaries go to <build folder>/squeeze-tests):
 #   op     test-squeezed-attn   GGML_OP_SQUEEZED_ATTN vs a naive double-precision reference (ggml only)
+#   kmeans test-kmeans-ops      GGML_OP_KMEANS_ASSIGN / _UPDATE vs double precision (ggml only; CUDA too where present)
 #   index  test-squeeze-index   K-means index, blob round trip, calibration from given queries
 #   model  test-squeeze-model   index and calibration on the KV cache of the embedded test model
 #   graph  test-squeeze-graph   llama_squeeze_attach: squeezed decoding vs dense decoding of the embedded model
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --rebuild) rebuild=1 ;;
         --only) shift; only+=("$1") ;;
-        *) echo "usage: $0 [--rebuild] [--only op|index|model|graph]..." >&2; exit 2 ;;
+        *) echo "usage: $0 [--rebuild] [--only op|kmeans|index|model|graph]..." >&2; exit 2 ;;
     esac
     shift
 done
@@ -75,8 +76,8 @@ echo "== libraries: $libdir"
 out="$build/squeeze-tests"
 mkdir -p "$out"
 
-declare -A sources=([op]=test-squeezed-attn [index]=test-squeeze-index [model]=test-squeeze-model [graph]=test-squeeze-graph)
-order=(op index model graph)
+declare -A sources=([op]=test-squeezed-attn [kmeans]=test-kmeans-ops [index]=test-squeeze-index [model]=test-squeeze-model [graph]=test-squeeze-graph)
+order=(op kmeans index model graph)
 if [ ${#only[@]} -gt 0 ]; then order=("${only[@]}"); fi
 
 failed=()

@@ -5,7 +5,10 @@
 //   - calibration re-decodes the window on a scratch sequence: afterwards the scratch sequence is empty, the indexed
 //     sequence is untouched, the test's own eval callback is back, and the thresholds equal those obtained from the
 //     queries this test captured during the original prefill;
-//   - unified and per-sequence (non-unified) KV caches; a quantized K cache is refused.
+//   - unified and per-sequence (non-unified) KV caches; a quantized K cache is refused;
+//   - both level-2 K-means paths: CPU threads, and ggml graphs (ggml_kmeans_assign / _update, patch 0017) on the cache's
+//     device, here the CPU, also over cells that are not one run; the same checks hold for both, and the graph path
+//     fits the keys about as well (mean cosine of a key and its centroid within 0.02 of the CPU path's).
 // Usage: test-squeeze-model <model.gguf>. Exits non-zero on failure.
 
 #include "llama.h"
@@ -78,8 +81,12 @@ static bool decode(llama_context * ctx, capture & cap, const std::vector<llama_t
     return true;
 }
 
-static bool run(llama_model * model, bool unified) {
-    printf("model test, %s KV cache\n", unified ? "unified" : "per-sequence");
+// kmeans_backend: the level-2 K-means path (CPU threads, or ggml graphs on the cache's device: the CPU here);
+// gap: seq 0's cells are two runs with another sequence's cells between them (the graph path gathers them by cell);
+// *fit: mean cosine between each key and its level-2 centroid (how well the clustering fits)
+static bool run(llama_model * model, bool unified, int32_t kmeans_backend, bool gap, double * fit) {
+    printf("model test, %s KV cache, level-2 K-means on %s%s\n", unified ? "unified" : "per-sequence",
+            kmeans_backend == LLAMA_SQUEEZE_KMEANS_GRAPH ? "ggml graphs" : "CPU threads", gap ? ", cells in two runs" : "");
     capture cap;
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = 4096;
@@ -101,12 +108,23 @@ static bool run(llama_model * model, bool unified) {
     for (auto & t : toks) {
         t = (llama_token) (rng() % n_vocab);
     }
-    CHECK(decode(ctx, cap, toks, 0, 0), "prefill");
+    if (gap) {
+        const int half = n_total/2;
+        CHECK(decode(ctx, cap, std::vector<llama_token>(toks.begin(), toks.begin() + half), 0, 0), "prefill, first half");
+        cap.enabled = false;
+        CHECK(decode(ctx, cap, std::vector<llama_token>(toks.begin(), toks.begin() + 40), 0, 1), "other sequence");
+        cap.enabled = true;
+        CHECK(decode(ctx, cap, std::vector<llama_token>(toks.begin() + half, toks.end()), half, 0), "prefill, second half");
+        CHECK(llama_memory_seq_rm(llama_get_memory(ctx), 1, -1, -1), "remove the other sequence");
+    } else {
+        CHECK(decode(ctx, cap, toks, 0, 0), "prefill");
+    }
 
     llama_squeeze_index_params ip = llama_squeeze_index_default_params();
     ip.n_window = n_window;
     ip.n_threads = 2;
     ip.tol = 0.0f;
+    ip.kmeans_backend = kmeans_backend;
     llama_squeeze_index * idx = nullptr;
     CHECK(llama_squeeze_build_index(ctx, 0, ip, &idx) == LLAMA_SQUEEZE_OK, "build: %s", llama_squeeze_last_error());
     const int n_keys = llama_squeeze_index_n_keys(idx);
@@ -114,12 +132,15 @@ static bool run(llama_model * model, bool unified) {
     CHECK(llama_squeeze_index_n_layer(idx) == 5 && llama_squeeze_index_n_head_kv(idx, 0) == 4 && llama_squeeze_index_head_dim(idx, 0) == 8, "shape");
     const llama_pos * pos = llama_squeeze_index_positions(idx);
     const int32_t * cells = llama_squeeze_index_cells(idx);
+    bool one_run = true;
     for (int i = 0; i < n_keys; ++i) {
         CHECK(pos[i] == i && cells[i] >= 0, "key %d: pos %d cell %d", i, pos[i], cells[i]);
+        one_run = one_run && cells[i] == cells[0] + i;
     }
+    CHECK(one_run != gap, "the indexed cells are %s", one_run ? "one run" : "not one run");
 
     // centroids = means of the captured keys (rounded to F16 like the cache)
-    double max_rel = 0;
+    double max_rel = 0, cos_sum = 0;
     for (int l = 0; l < 5; ++l) {
         const int il = llama_squeeze_index_layer(idx, l);
         for (int h = 0; h < 4; ++h) {
@@ -142,8 +163,22 @@ static bool run(llama_model * model, bool unified) {
                     max_rel = std::max(max_rel, fabs(m - c2[(size_t) c*8 + d])/(1.0 + fabs(m)));
                 }
             }
+            for (int i = 0; i < n_keys; ++i) {
+                const std::vector<float> & row = cap.k[il][pos[i]];
+                const float * c = c2 + (size_t) lab[i]*8;
+                double dot = 0, nk = 0, nc = 0;
+                for (int d = 0; d < 8; ++d) {
+                    dot += row[h*8 + d]*c[d];
+                    nk  += row[h*8 + d]*row[h*8 + d];
+                    nc  += c[d]*c[d];
+                }
+                cos_sum += nk > 0 && nc > 0 ? dot/sqrt(nk*nc) : 0.0;
+            }
         }
     }
+    *fit = cos_sum/(5.0*4.0*n_keys);
+    printf("  fit: mean cosine of a key and its level-2 centroid %.4f, Lloyd steps (layer 0, head 0) %d\n", *fit,
+            llama_squeeze_index_n_iter(idx, 0, 0, 2));
     printf("  index: %d keys, %d/%d centroids; centroids vs means of the model's own keys: max rel. error %.2e\n", n_keys,
             llama_squeeze_index_n_centroids(idx, 2), llama_squeeze_index_n_centroids(idx, 1), max_rel);
     CHECK(max_rel < 1e-5, "centroids are not the means of the cached keys");
@@ -235,8 +270,19 @@ int main(int argc, char ** argv) {
         return 1;
     }
     bool ok = true;
-    ok &= run(model, true);
-    ok &= run(model, false);
+    double fit_cpu = 0, fit_cpu2 = 0, fit_graph = 0, fit_graph2 = 0, fit_gap = 0;
+    ok &= run(model, true,  LLAMA_SQUEEZE_KMEANS_CPU,   false, &fit_cpu);
+    ok &= run(model, false, LLAMA_SQUEEZE_KMEANS_CPU,   false, &fit_cpu2);
+    ok &= run(model, true,  LLAMA_SQUEEZE_KMEANS_GRAPH, false, &fit_graph);
+    ok &= run(model, false, LLAMA_SQUEEZE_KMEANS_GRAPH, false, &fit_graph2);
+    ok &= run(model, true,  LLAMA_SQUEEZE_KMEANS_GRAPH, true,  &fit_gap);
+    // the graph path (random seeds, no k-means++) must cluster about as well as the CPU path
+    printf("fit: CPU path %.4f / %.4f, graph path %.4f / %.4f, graph path over two runs of cells %.4f\n",
+            fit_cpu, fit_cpu2, fit_graph, fit_graph2, fit_gap);
+    if (!(fit_graph > fit_cpu - 0.02 && fit_graph2 > fit_cpu2 - 0.02 && fit_gap > fit_cpu - 0.02)) {
+        fprintf(stderr, "FAIL: the graph path clusters worse than the CPU path\n");
+        g_failures++;
+    }
     ok &= quantized_k_refused(model);
     llama_model_free(model);
     llama_backend_free();

@@ -76,6 +76,11 @@ export interface AttentionParams {
     seed?: number;
     /** Build and attach the index even at keepFraction 1 (every cluster kept): for checks and benchmarks. */
     alwaysIndex?: boolean;
+    /**
+     * Where the level-2 K-means runs (default "auto": on the GPU that holds the KV cache, else CPU threads); "graph" runs
+     * the GPU algorithm (random seeds, full Lloyd steps) wherever the cache is, the CPU included: for comparisons.
+     */
+    kmeansBackend?: "auto" | "cpu" | "graph";
 }
 
 /** How the fixed context is attended to, after an index build. */

@@ -127,11 +127,20 @@ describe("Squeezed Attention (stories260K, patched build)", () => {
         assert.equal((await ask()).answer, squeezedAnswer);
     });
 
-    it("another keep fraction or centroid ratio clusters again instead of loading a misfit", async () => {
+    it("another keep fraction calibrates the saved clusters again; another centroid ratio clusters again", async () => {
         const info = await engine.buildIndex(params({attention: attention(0.25), storageFolder: storage}));
         assert.equal(info.reused, true, "the KV cache still loads");
-        assert.equal(info.attention?.reused, false, "the clusters are recomputed for the new keep fraction");
-        assert.ok(logs.some((log) => /does not fit \(calibrated for another keep fraction\)/.test(log.message)));
+        assert.equal(info.attention?.reused, true, "the clusters load: they do not depend on the keep fraction");
+        assert.equal(info.attention?.timings?.clusterMs, 0, "no clustering");
+        assert.ok(info.attention!.timings!.calibrateMs > 0, "calibrated again");
+        assert.ok(Math.abs(info.attention!.calibratedKeptFraction! - 0.25) < 0.03, `calibrated ${info.attention!.calibratedKeptFraction}`);
+        assert.ok(logs.some((log) => /calibrated for keep fraction 0\.125\S*; calibrating it for 0\.25/.test(log.message)));
+        const again = await engine.buildIndex(params({attention: attention(0.25), storageFolder: storage}));
+        assert.equal(again.attention?.timings?.calibrateMs, 0, "the new calibration was saved");
+
+        const other = await engine.buildIndex(params({attention: attention(0.25, {centroidRatio: 0.1}), storageFolder: storage}));
+        assert.equal(other.attention?.reused, false, "the clusters are recomputed for the new centroid ratio");
+        assert.ok(logs.some((log) => /does not fit \(other centroid ratios\)/.test(log.message)));
     });
 
     it("editing the newest file recomputes the suffix and clusters again", async () => {
@@ -166,12 +175,13 @@ describe("Squeezed Attention (stories260K, patched build)", () => {
                 controller.abort();
         };
         try {
-            await assert.rejects(engine.buildIndex(params({attention: attention(0.0625), storageFolder: storage}), controller.signal),
+            // another centroid ratio, so that the keys are clustered again (a keep fraction alone only recalibrates)
+            await assert.rejects(engine.buildIndex(params({attention: attention(0.0625, {centroidRatio: 0.08}), storageFolder: storage}), controller.signal),
                 (error: unknown) => error instanceof CancelledError);
         } finally {
             onProgress = undefined;
         }
-        const info = await engine.buildIndex(params({attention: attention(0.0625), storageFolder: storage}));
+        const info = await engine.buildIndex(params({attention: attention(0.0625, {centroidRatio: 0.08}), storageFolder: storage}));
         assert.equal(info.reused, true, "the KV cache saved before the cancel loads");
         assert.equal(info.attention?.mode, "squeezed");
         assert.ok((await ask()).answer.length > 0);

@@ -68,23 +68,30 @@ export class SqueezedAttention {
             const timings = {clusterMs: 0, calibrateMs: 0, loadMs: 0, saveMs: 0};
             const wanted = {centroidRatio: params.centroidRatio, level1Ratio: params.hierarchical ? level1Ratio : 0, window, seed: params.seed ?? 0};
             let reused = false;
+            let calibrated = false;
             if (options.saved?.holdsRoot === true) {
                 const loadStarted = performance.now();
-                reused = await loadSaved(index, options.saved, wanted, params.keepFraction, indexedKeys, options.log, signal);
+                const loaded = await loadSaved(index, options.saved, wanted, params.keepFraction, indexedKeys, options.log, signal);
                 timings.loadMs = performance.now() - loadStarted;
+                reused = loaded !== "none";
+                calibrated = loaded === "fits";
             }
             if (!reused) {
                 const clusterStarted = performance.now();
                 options.progress(clusteringStage, 0, 1);
                 await index.build(root, {
                     ...wanted, threads: options.threads,
+                    ...(params.kmeansBackend != null ? {kmeansBackend: params.kmeansBackend} : {}),
                     onProgress: (fraction) => options.progress(clusteringStage, fraction, 1),
                     ...(signal != null ? {signal} : {})
                 });
                 options.progress(clusteringStage, 1, 1);
                 timings.clusterMs = performance.now() - clusterStarted;
                 throwIfCancelled(signal, "Indexing");
-
+            }
+            if (!calibrated) {
+                // the clusters do not depend on the keep fraction: a saved index calibrated for another one is
+                // calibrated again, not clustered again
                 const calibrateStarted = performance.now();
                 options.progress(calibratingStage, 0, 1);
                 if (params.keepFraction < 1)
@@ -162,29 +169,38 @@ export function validateAttention(params: AttentionParams): void {
         throw new RangeError(`The observation window must be a positive number of tokens, got ${params.observationWindow}.`);
 }
 
-/** Loads the saved clusters when they were made with the same parameters for as many keys; false otherwise. */
+/**
+ * Loads the saved index: "fits" when it was made with the same parameters for as many keys and calibrated for this keep
+ * fraction, "recalibrate" when only the calibration differs (its clusters are kept), "none" otherwise.
+ */
 async function loadSaved(index: SqueezeIndex, saved: SavedIndex, wanted: {centroidRatio: number, level1Ratio: number, window: number, seed: number},
-    keepFraction: number, indexedKeys: number, log: PrepareAttentionOptions["log"], signal?: AbortSignal): Promise<boolean> {
+    keepFraction: number, indexedKeys: number, log: PrepareAttentionOptions["log"], signal?: AbortSignal): Promise<"fits" | "recalibrate" | "none"> {
     const file = await saved.verifiedBlobPath(squeezeBlobName, signal);
     if (file == null)
-        return false;
+        return "none";
     try {
         await index.load(file);
     } catch (error) {
         log("warn", `The saved attention index is damaged (${errorMessage(error)}); clustering the keys again.`);
-        return false;
+        return "none";
     }
     const info = index.info();
-    const mismatch = info == null ? "it is empty" : describeMismatch(info, wanted, keepFraction, indexedKeys);
+    const mismatch = info == null ? "it is empty" : describeMismatch(info, wanted, indexedKeys);
     if (mismatch != null) {
         log("info", `The saved attention index does not fit (${mismatch}); clustering the keys again.`);
-        return false;
+        return "none";
     }
-    return true;
+    const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
+    if (keepFraction < 1 && !(info!.calibrated && close(info!.calibrationKeepFraction ?? Number.NaN, keepFraction))) {
+        log("info", `The saved attention index was ${info!.calibrated ? `calibrated for keep fraction ${info!.calibrationKeepFraction}` : "not calibrated"}; ` +
+            `calibrating it for ${keepFraction}.`);
+        return "recalibrate";
+    }
+    return "fits";
 }
 
 function describeMismatch(info: SqueezeIndexInfo, wanted: {centroidRatio: number, level1Ratio: number, window: number, seed: number},
-    keepFraction: number, indexedKeys: number): string | undefined {
+    indexedKeys: number): string | undefined {
     const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
     if (info.keys !== indexedKeys)
         return `${info.keys} keys, ${indexedKeys} now`;
@@ -192,9 +208,5 @@ function describeMismatch(info: SqueezeIndexInfo, wanted: {centroidRatio: number
         return "other centroid ratios";
     if (info.window !== wanted.window || info.seed !== wanted.seed)
         return "another observation window or seed";
-    if (keepFraction < 1 && !info.calibrated)
-        return "not calibrated";
-    if (keepFraction < 1 && !close(info.calibrationKeepFraction ?? Number.NaN, keepFraction))
-        return "calibrated for another keep fraction";
     return undefined;
 }

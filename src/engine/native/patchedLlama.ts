@@ -63,7 +63,8 @@ export async function loadPatchedLlama(options: LoadPatchedLlamaOptions = {}): P
             usePrebuiltBinaries: false,
             progressLogs: false,
             skipDownload: true,
-            logLevel: LlamaLogLevel.warn,
+            // SQUEEZE_DEBUG: llama.cpp's info lines too (model placement, the index's per-layer K-means, ...)
+            logLevel: process.env.SQUEEZE_DEBUG != null ? LlamaLogLevel.info : LlamaLogLevel.warn,
             logger: options.onLog ?? (() => {}),
             ...(options.maxThreads != null && options.maxThreads > 0 ? {maxThreads: options.maxThreads} : {})
         });

@@ -15,6 +15,8 @@ export interface SqueezeIndexBuildOptions {
     seed: number;
     threads: number;
     maxIterations?: number;
+    /** Where the level-2 K-means runs (patch 0017); default "auto". */
+    kmeansBackend?: "auto" | "cpu" | "graph";
     onProgress?: (fraction: number) => void;
     signal?: AbortSignal;
 }
@@ -50,6 +52,9 @@ export interface SqueezeMeasurement {
     /** Estimated attention mass per indexed key (aligned with positions()), when asked for. */
     keyMass?: Float32Array;
 }
+
+/** llama_squeeze_kmeans_backend (llama-squeeze.h, patch 0017). */
+const kmeansBackends = {auto: 0, cpu: 1, graph: 2} as const;
 
 /** The native class (patch 0012). */
 interface AddonSqueezeIndex {
@@ -134,7 +139,8 @@ export class SqueezeIndex {
             await this.native.build(addonContext(sequence.context), sequenceIdOf(sequence), {
                 centroidRatio: options.centroidRatio, level1Ratio: options.level1Ratio, window: options.window,
                 seed: options.seed, threads: options.threads,
-                ...(options.maxIterations != null ? {maxIterations: options.maxIterations} : {})
+                ...(options.maxIterations != null ? {maxIterations: options.maxIterations} : {}),
+                ...(options.kmeansBackend != null ? {kmeansBackend: kmeansBackends[options.kmeansBackend]} : {})
             }, options.onProgress);
         } catch (error) {
             const failure = nativeError(error);
