@@ -15,7 +15,7 @@
 //
 // F16 K/V decode runs on tensor cores unless GGML_SQA_MMA=0 (F32 arithmetic, as v2 of the patch).
 //
-//   bench-squeezed-attn-cuda [--quick] [--decode-only] [--only-ctx N] [--reps N] [--json FILE]
+//   bench-squeezed-attn-cuda [--quick] [--decode-only | --prefill-only] [--only-ctx N] [--reps N] [--json FILE]
 // (--only-ctx and --reps make short runs for a profiler)
 
 #include "ggml.h"
@@ -342,12 +342,13 @@ double time_op(ggml_backend_t be, const device_layer & dl, bool fa, float thr1, 
 } // namespace
 
 int main(int argc, char ** argv) {
-    bool quick = false, decode_only = false;
+    bool quick = false, decode_only = false, prefill_only = false;
     int only_ctx = 0, reps_arg = 0;
     const char * json_path = nullptr;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--decode-only")) decode_only = true;
+        else if (!strcmp(argv[i], "--prefill-only")) prefill_only = true;
         else if (!strcmp(argv[i], "--only-ctx") && i + 1 < argc) only_ctx = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps_arg = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
@@ -376,7 +377,7 @@ int main(int argc, char ** argv) {
             continue;
         }
         for (int T : {1, 512}) {
-            if (decode_only && T != 1) {
+            if ((decode_only && T != 1) || (prefill_only && T == 1)) {
                 continue;
             }
             layer L;

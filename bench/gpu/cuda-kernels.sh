@@ -4,6 +4,7 @@
 #   run: bash bench/gpu/cuda-kernels.sh        carry: [".gpu-carry"]       (timeout_s ~480)
 # Logs and results go to $OUT (gpu.txt, build.log, parity.log, bench.log, bench.json, phases.txt).
 # Options (env): QUICK=1 runs the small parity cases and one context only; SKIP_BENCH=1 stops after parity;
+# PREFILL_COMPARE=1 also runs the 512-token rows and the parity test with GGML_SQA_PREFILL=tiles (the old prefill path);
 # DECODE_ONLY=1 benchmarks decode only; PROFILE=1 adds an Nsight Compute pass over the 128K decode cases (ncu.csv).
 # Parity and the decode benchmark run twice: tensor-core decode (default) and GGML_SQA_MMA=0 (F32 arithmetic).
 set -euo pipefail
@@ -76,6 +77,16 @@ if [ -z "${SKIP_BENCH:-}" ]; then
     GGML_SQA_MMA=0 "$work/bench-squeezed-attn-cuda" ${QUICK:+--quick} --decode-only --json "$out/bench-f32.json" 2>&1 \
         | grep -v "CUDA graph warmup" | tee "$out/bench-f32.log"
     phase bench "$t0"
+fi
+# PREFILL_COMPARE=1: the 512-token rows again with GGML_SQA_PREFILL=tiles (the tile path that more than 8 tokens took
+# before patch 0019), and the parity test over that path
+if [ -n "${PREFILL_COMPARE:-}" ]; then
+    t0=$(date +%s)
+    GGML_SQA_PREFILL=tiles "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} > "$out/parity-tiles.log" 2>&1 || rc_parity=$?
+    grep -E "FAIL|all passed" "$out/parity-tiles.log" | tail -3 || true
+    GGML_SQA_PREFILL=tiles "$work/bench-squeezed-attn-cuda" ${QUICK:+--quick} --prefill-only --json "$out/bench-prefill-tiles.json" 2>&1 \
+        | grep -v "CUDA graph warmup" | tee "$out/bench-prefill-tiles.log"
+    phase prefill-compare "$t0"
 fi
 # SWEEP_BLOCKS="2 6": the 128K decode benchmark again with GGML_SQA_BLOCKS_PER_SM set to each value (tuning)
 for b in ${SWEEP_BLOCKS:-}; do

@@ -29,6 +29,8 @@ export interface SqueezeApi {
     readonly enginePid: number | undefined;
     readonly model: ModelInfo | undefined;
     readonly index: IndexInfo | undefined;
+    /** Files or settings changed since the index was built: the next question re-indexes. */
+    readonly indexOutdated: boolean;
     engineStatus(): Promise<EngineStatus>;
     /** The search the Search Tree panel shows, when it is open. */
     readonly shownSearch: string | undefined;
@@ -108,6 +110,9 @@ export function activate(context: vscode.ExtensionContext): SqueezeApi {
         },
         get index() {
             return session.currentIndex;
+        },
+        get indexOutdated() {
+            return session.isIndexOutdated;
         },
         engineStatus: () => session.engineStatus(),
         get shownSearch() {

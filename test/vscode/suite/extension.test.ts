@@ -68,8 +68,13 @@ suite("squeeze extension", function () {
 
     test("a file change makes the index outdated, and the next question rebuilds it", async () => {
         const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+        const squeeze = await api();
         fs.writeFileSync(path.join(folder, "src", "extra.ts"), "export const extra = 1;\n");
-        await new Promise((r) => setTimeout(r, 1500));
+        // the file watcher's event arrives when it arrives (seconds on a loaded machine): wait for it, not for a fixed time
+        const deadline = Date.now() + 20_000;
+        while (!squeeze.indexOutdated && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 100));
+        assert.ok(squeeze.indexOutdated, "the file watcher marked the index outdated within 20 s");
         const result = await vscode.commands.executeCommand<AskResult | undefined>("squeeze.ask", "What is extra?");
         assert.ok(result);
         assert.equal(result.fixedContext.files, 3);
