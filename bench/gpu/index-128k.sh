@@ -79,7 +79,7 @@ if [ "${PROFILE:-0}" = 1 ]; then
     mkdir -p /tmp/ws-short/src && cp $(ls /tmp/ws/src/*.ts | head -8) /tmp/ws-short/src/
     short=(--workspace /tmp/ws-short --model "$model" --max-context-tokens 2048 --no-index-cache --gpu-layers auto --json)
     for keep in 1; do
-        timeout 120 node dist/cli.mjs ask "$question" "${short[@]}" --keep-fraction 1 --max-tokens 128 > "$out/ask-short-dense.json" 2> "$out/ask-short-dense.log"
+        SQUEEZE_DEBUG=1 timeout 120 node dist/cli.mjs ask "$question" "${short[@]}" --keep-fraction 1 --max-tokens 128 > "$out/ask-short-dense.json" 2> "$out/ask-short-dense.log"
         echo "short dense rc=$?" | tee -a "$out/phases.txt"
     done
     phase profile "$t0"
@@ -89,6 +89,12 @@ node - "$out" <<'JS'
 const fs = require("fs"), path = require("path");
 const out = process.argv[2];
 const read = (n) => { try { return JSON.parse(fs.readFileSync(path.join(out, n), "utf8")); } catch { return undefined; } };
+// llama.cpp's own time in llama_decode per answer token (SQUEEZE_DEBUG prints its perf timings after each answer)
+const llamaEval = (log) => {
+    const text = fs.existsSync(path.join(out, log)) ? fs.readFileSync(path.join(out, log), "utf8") : "";
+    const runs = [...text.matchAll(/ eval time =\s+([\d.]+) ms \/\s+(\d+) runs/g)].filter((m) => +m[2] > 1);
+    return runs.length > 0 ? {ms: +runs.at(-1)[1], runs: +runs.at(-1)[2], msPerToken: +runs.at(-1)[1] / +runs.at(-1)[2]} : undefined;
+};
 const index = read("index.json");
 const log = fs.existsSync(path.join(out, "index.log")) ? fs.readFileSync(path.join(out, "index.log"), "utf8") : "";
 const layers = [...log.matchAll(/level-2 K-means .* on (\S+): (\d+) Lloyd steps, (\d+) ms/g)].map((m) => ({on: m[1], steps: +m[2], ms: +m[3]}));
@@ -106,12 +112,12 @@ for (const keep of ["1", "0.25", "0.125"]) {
         generated: r.tokens?.generated, generateMs: r.timings?.generateMs, promptMs: r.timings?.promptMs,
         decodeTokensPerSecond: r.tokens?.generated / (r.timings?.generateMs / 1000), gpuLayers: r.model?.gpuLayers,
         loadMs: r.timings?.loadMs, timings: r.timings, attentionTimings: r.attention?.timings,
-        calibratedKeptFraction: r.attention?.calibratedKeptFraction};
+        calibratedKeptFraction: r.attention?.calibratedKeptFraction, llamaDecode: llamaEval(`ask-keep${keep}.log`)};
 }
 const short = read("ask-short-dense.json");
 if (short != null)
     summary.shortDense = {fixedTokens: short.fixedContext?.tokens, generated: short.tokens?.generated, generateMs: short.timings?.generateMs,
-        decodeTokensPerSecond: short.tokens?.generated / (short.timings?.generateMs / 1000)};
+        decodeTokensPerSecond: short.tokens?.generated / (short.timings?.generateMs / 1000), llamaDecode: llamaEval("ask-short-dense.log")};
 const dense = summary.asks["1"]?.decodeTokensPerSecond;
 for (const keep of ["0.25", "0.125"])
     if (summary.asks[keep] != null && dense) summary.asks[keep].speedupVsDense = summary.asks[keep].decodeTokensPerSecond / dense;

@@ -246,6 +246,8 @@ export class Engine {
             ...(llamaUsesCpu(this.llama) && headDim != null && headDim < 64 ? {flashAttention: false} : {}),
             batchSize: Math.min(prefillChunkTokens, Math.max(512, fixed.tokens.length)),
             threads,
+            // SQUEEZE_DEBUG: llama.cpp's own decode timings of each answer (askNow prints them)
+            ...(process.env.SQUEEZE_DEBUG != null ? {performanceTracking: true} : {}),
             ...(signal != null ? {createSignal: signal} : {})
         });
         let prepared: Awaited<ReturnType<typeof SqueezedAttention.prepare>> | undefined;
@@ -332,9 +334,13 @@ export class Engine {
         let kvDuringAnswer = 0;
         try {
             const iterator = answerSequence.evaluate(promptTokens, {temperature: 0, yieldEogToken: true});
+            const debugTimings = process.env.SQUEEZE_DEBUG != null;
             for await (const token of iterator) {
-                if (generated.length === 0)
+                if (generated.length === 0) {
                     promptMs = performance.now() - started;
+                    if (debugTimings)
+                        await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
+                }
                 if (model.isEogToken(token)) {
                     stopReason = "eos";
                     break;
@@ -355,6 +361,8 @@ export class Engine {
                     break;
             }
             kvDuringAnswer = usedKvCells(index.context);
+            if (debugTimings)
+                await index.context.printTimings();
         } finally {
             await answerSequence.dispose();
         }

@@ -49,6 +49,8 @@ export interface LoadPatchedLlamaOptions {
     onLog?: (level: LlamaLogLevel, message: string) => void;
     /** Highest thread count the engine may use; 0 means no limit. */
     maxThreads?: number;
+    /** "info" forwards llama.cpp's info lines too (benchmarks); default: warnings, or info with SQUEEZE_DEBUG set. */
+    logLevel?: "warn" | "info";
 }
 
 /** Loads the patched build recorded by native-patches/build.mjs; never builds or downloads anything. */
@@ -64,7 +66,7 @@ export async function loadPatchedLlama(options: LoadPatchedLlamaOptions = {}): P
             progressLogs: false,
             skipDownload: true,
             // SQUEEZE_DEBUG: llama.cpp's info lines too (model placement, the index's per-layer K-means, ...)
-            logLevel: process.env.SQUEEZE_DEBUG != null ? LlamaLogLevel.info : LlamaLogLevel.warn,
+            logLevel: options.logLevel === "info" || process.env.SQUEEZE_DEBUG != null ? LlamaLogLevel.info : LlamaLogLevel.warn,
             logger: options.onLog ?? (() => {}),
             ...(options.maxThreads != null && options.maxThreads > 0 ? {maxThreads: options.maxThreads} : {})
         });
