@@ -8,7 +8,8 @@
 //   - unified and per-sequence (non-unified) KV caches; a quantized K cache is refused;
 //   - both level-2 K-means paths: CPU threads, and ggml graphs (ggml_kmeans_assign / _update, patch 0017) on the cache's
 //     device, here the CPU, also over cells that are not one run; the same checks hold for both, and the graph path
-//     fits the keys about as well (mean cosine of a key and its centroid within 0.02 of the CPU path's).
+//     fits the keys about as well (mean cosine of a key and its centroid within 0.02 of the CPU path's); cancelling the
+//     graph path from its progress callback returns CANCELLED with no index and leaves the context usable.
 // Usage: test-squeeze-model <model.gguf>. Exits non-zero on failure.
 
 #include "llama.h"
@@ -233,6 +234,46 @@ static bool run(llama_model * model, bool unified, int32_t kmeans_backend, bool 
     return true;
 }
 
+// cancelling the graph path from its progress callback, at the first call and after a few: a clean CANCELLED, no index,
+// and the context builds an index afterwards
+static bool graph_path_cancels(llama_model * model) {
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = 2048;
+    cp.n_batch = cp.n_ubatch = 256;
+    cp.n_threads = cp.n_threads_batch = 2;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    llama_context * ctx = llama_init_from_model(model, cp);
+    CHECK(ctx, "context");
+    std::vector<llama_token> toks(1500);
+    std::mt19937 rng(5);
+    for (auto & t : toks) {
+        t = (llama_token) (rng() % llama_vocab_n_tokens(llama_model_get_vocab(model)));
+    }
+    capture cap;
+    cap.enabled = false;
+    CHECK(decode(ctx, cap, toks, 0, 0), "prefill");
+    for (int cancel_at : {1, 4}) {
+        struct counter { int calls = 0, cancel_at = 0; } c{0, cancel_at};
+        llama_squeeze_index_params ip = llama_squeeze_index_default_params();
+        ip.kmeans_backend = LLAMA_SQUEEZE_KMEANS_GRAPH;
+        ip.n_threads = 2;
+        ip.progress_callback = [](float, void * ud) { auto * k = static_cast<counter *>(ud); return ++k->calls < k->cancel_at; };
+        ip.progress_callback_user_data = &c;
+        llama_squeeze_index * idx = nullptr;
+        const int32_t rc = llama_squeeze_build_index(ctx, 0, ip, &idx);
+        printf("graph path cancelled at progress call %d: %d (%s)\n", c.calls, rc, llama_squeeze_last_error());
+        CHECK(rc == LLAMA_SQUEEZE_ERR_CANCELLED && idx == nullptr, "cancel at call %d: rc %d", cancel_at, rc);
+    }
+    llama_squeeze_index_params ip = llama_squeeze_index_default_params();
+    ip.kmeans_backend = LLAMA_SQUEEZE_KMEANS_GRAPH;
+    ip.n_threads = 2;
+    llama_squeeze_index * idx = nullptr;
+    CHECK(llama_squeeze_build_index(ctx, 0, ip, &idx) == LLAMA_SQUEEZE_OK && idx, "build after cancels: %s", llama_squeeze_last_error());
+    llama_squeeze_index_free(idx);
+    llama_free(ctx);
+    return true;
+}
+
 static bool quantized_k_refused(llama_model * model) {
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = 512;
@@ -283,6 +324,7 @@ int main(int argc, char ** argv) {
         fprintf(stderr, "FAIL: the graph path clusters worse than the CPU path\n");
         g_failures++;
     }
+    ok &= graph_path_cancels(model);
     ok &= quantized_k_refused(model);
     llama_model_free(model);
     llama_backend_free();
