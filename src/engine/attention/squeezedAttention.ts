@@ -169,6 +169,9 @@ export function validateAttention(params: AttentionParams): void {
         throw new RangeError(`The observation window must be a positive number of tokens, got ${params.observationWindow}.`);
 }
 
+/** Two saved parameters are the same up to float rounding of the blob. */
+const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
+
 /**
  * Loads the saved index: "fits" when it was made with the same parameters for as many keys and calibrated for this keep
  * fraction, "recalibrate" when only the calibration differs (its clusters are kept), "none" otherwise.
@@ -190,7 +193,6 @@ async function loadSaved(index: SqueezeIndex, saved: SavedIndex, wanted: {centro
         log("info", `The saved attention index does not fit (${mismatch}); clustering the keys again.`);
         return "none";
     }
-    const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
     if (keepFraction < 1 && !(info!.calibrated && close(info!.calibrationKeepFraction ?? Number.NaN, keepFraction))) {
         log("info", `The saved attention index was ${info!.calibrated ? `calibrated for keep fraction ${info!.calibrationKeepFraction}` : "not calibrated"}; ` +
             `calibrating it for ${keepFraction}.`);
@@ -201,7 +203,6 @@ async function loadSaved(index: SqueezeIndex, saved: SavedIndex, wanted: {centro
 
 function describeMismatch(info: SqueezeIndexInfo, wanted: {centroidRatio: number, level1Ratio: number, window: number, seed: number},
     indexedKeys: number): string | undefined {
-    const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
     if (info.keys !== indexedKeys)
         return `${info.keys} keys, ${indexedKeys} now`;
     if (!close(info.centroidRatio, wanted.centroidRatio) || !close(info.level1Ratio, wanted.level1Ratio))
