@@ -84,7 +84,7 @@ const nodeTest = (files, extra = []) => [
 ];
 const plan = {
     unit: () => ["Unit tests", process.execPath, nodeTest(testFiles("test/unit"))],
-    native: () => ["Native parity tests (patched llama.cpp: squeezed attention op, K-means index, calibration, graph)",
+    native: () => ["Native parity tests (patched llama.cpp: squeezed attention op, K-means index, calibration, graph; CUDA sources compiled for sm_90)",
         "bash", ["native-patches/tests/run.sh"]],
     engine: () => ["Engine tests (real model, patched llama.cpp)", process.execPath, nodeTest(testFiles("test/engine"))],
     vscode: () => ["Extension tests inside VS Code (code-server)", process.execPath, ["--import", "tsx", "test/vscode/runExtensionTests.ts"]],

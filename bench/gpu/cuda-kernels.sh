@@ -2,7 +2,9 @@
 # Squeezed Attention on CUDA (native-patches 0011), on the GPU machine: builds ggml with CUDA from the carried llama.cpp
 # source with our patches, then runs the CPU/CUDA parity test and the microbenchmark. One device call:
 #   run: bash bench/gpu/cuda-kernels.sh        carry: [".gpu-carry"]       (timeout_s ~480)
-# Logs and results go to $OUT (gpu.txt, build.log, parity.log, bench.log, bench.json, phases.txt).
+# Results go to $OUT (gpu.txt, bench.json, bench-f32.json, phases.txt; every log, parity.log, bench.log and the
+# test-backend-ops logs included, in logs.tgz). Parity: our test-squeezed-attn-cuda (tensor cores and F32), then
+# llama.cpp's test-backend-ops for SQUEEZED_ATTN, KMEANS_ASSIGN and KMEANS_UPDATE (patch 0023's cases), CUDA vs CPU.
 # Options (env): QUICK=1 runs the small parity cases and one context only; SKIP_BENCH=1 stops after parity;
 # PREFILL_COMPARE=1 also runs the 512-token rows and the parity test with GGML_SQA_PREFILL=tiles (the old prefill path);
 # DECODE_ONLY=1 benchmarks decode only; PROFILE=1 adds an Nsight Compute pass over the 128K decode cases (ncu.csv).
@@ -10,6 +12,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${OUT:-/tmp/out}; mkdir -p "$out"
+# at most 8 files come back from the GPU machine: the logs travel as one archive, packed on every exit
+trap 'cd "$out" && ls *.log >/dev/null 2>&1 && tar -czf logs.tgz *.log && rm -f *.log' EXIT
 work=/tmp/sqk-gpu; rm -rf "$work"; mkdir -p "$work/pkg/llama/llama.cpp"
 export PATH=/usr/local/cuda/bin:$PATH
 jobs=$(nproc)
@@ -61,6 +65,8 @@ g++ -O2 -std=c++17 -Wall -Wextra $inc "$root/native-patches/tests/test-squeezed-
     -L"$lib" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$lib"
 g++ -O2 -std=c++17 -Wall -Wextra $inc -I/usr/local/cuda/include "$root/bench/gpu/bench-squeezed-attn-cuda.cpp" \
     -o "$work/bench-squeezed-attn-cuda" -L"$lib" -lggml -lggml-base -L/usr/local/cuda/lib64 -lcudart -Wl,-rpath,"$lib"
+g++ -O2 -std=c++17 $inc "$src/tests/test-backend-ops.cpp" -o "$work/test-backend-ops" \
+    -L"$lib" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$lib"
 phase build-programs "$t0"
 
 # 3. parity, then the benchmark
@@ -69,6 +75,11 @@ rc_parity=0
 "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} 2>&1 | tee "$out/parity.log" || rc_parity=$?
 GGML_SQA_MMA=0 "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} > "$out/parity-f32.log" 2>&1 || rc_parity=$?
 grep -E "FAIL|all passed" "$out/parity-f32.log" | tail -5 || true
+# llama.cpp's own harness, our ops' cases (patch 0023): every backend that claims an op against the CPU
+for op in SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE; do
+    "$work/test-backend-ops" -o "$op" > "$out/test-backend-ops-$op.log" 2>&1 || rc_parity=1
+    echo "test-backend-ops -o $op: $(grep -cE ': .*OK' "$out/test-backend-ops-$op.log") OK, $(grep -cE 'FAIL' "$out/test-backend-ops-$op.log") FAIL, $(grep -E 'tests passed' "$out/test-backend-ops-$op.log" | tr -s ' ' | tr '\n' ' ')"
+done
 phase parity "$t0"
 if [ -z "${SKIP_BENCH:-}" ]; then
     t0=$(date +%s)

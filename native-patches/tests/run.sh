@@ -5,7 +5,7 @@
 #   native-patches/tests/run.sh [--rebuild] [--only NAME]...
 #
 #   --rebuild    first rebuild the patched libraries incrementally (ninja llama ggml-cpu in the build folder)
-#   --only NAME  run only this test (repeatable): op, kmeans, index, model, graph
+#   --only NAME  run only this test (repeatable): op, kmeans, index, model, graph, backend-ops, cuda
 #
 # Tests (sources next to this script; binaries go to <build folder>/squeeze-tests):
 #   op     test-squeezed-attn   GGML_OP_SQUEEZED_ATTN vs a naive double-precision reference (ggml only)
@@ -13,6 +13,9 @@
 #   index  test-squeeze-index   K-means index, blob round trip, calibration from given queries
 #   model  test-squeeze-model   index and calibration on the KV cache of the embedded test model
 #   graph  test-squeeze-graph   llama_squeeze_attach: squeezed decoding vs dense decoding of the embedded model
+#   backend-ops  llama.cpp's test-backend-ops, our ops' cases (patch 0023): built and run on the CPU backend against
+#                itself here (the cases build, their inputs are valid for the op); CUDA against the CPU on the GPU machine
+#   cuda   compile-cuda.sh      the CUDA sources the patches add or change compile for sm_90 (nvcc; no GPU needed)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,7 +31,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --rebuild) rebuild=1 ;;
         --only) shift; only+=("$1") ;;
-        *) echo "usage: $0 [--rebuild] [--only op|kmeans|index|model|graph]..." >&2; exit 2 ;;
+        *) echo "usage: $0 [--rebuild] [--only op|kmeans|index|model|graph|backend-ops|cuda]..." >&2; exit 2 ;;
     esac
     shift
 done
@@ -77,11 +80,37 @@ out="$build/squeeze-tests"
 mkdir -p "$out"
 
 declare -A sources=([op]=test-squeezed-attn [kmeans]=test-kmeans-ops [index]=test-squeeze-index [model]=test-squeeze-model [graph]=test-squeeze-graph)
-order=(op kmeans index model graph)
+order=(op kmeans index model graph backend-ops cuda)
 if [ ${#only[@]} -gt 0 ]; then order=("${only[@]}"); fi
 
 failed=()
 for name in "${order[@]}"; do
+    if [ "$name" = cuda ]; then
+        bash "$here/compile-cuda.sh" || failed+=("compile-cuda.sh")
+        continue
+    fi
+    if [ "$name" = backend-ops ]; then
+        echo "== test-backend-ops: building (llama.cpp's tests/test-backend-ops.cpp with patch 0023)"
+        if ! "$cxx" -O2 -std=c++17 -I"$src/ggml/include" "$src/tests/test-backend-ops.cpp" -o "$out/test-backend-ops" \
+                "$libggml" "$libdir/libggml-base.so" "$libdir/libggml-cpu.so" -Wl,-rpath,"$libdir"; then
+            failed+=("test-backend-ops (build)")
+            continue
+        fi
+        bo_ok=1
+        for op in SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE; do
+            "$out/test-backend-ops" -o "$op" -b CPU > "$out/test-backend-ops-$op.log" 2>&1 || bo_ok=0
+            # "N/N tests passed" with N > 0: every case of the op ran
+            summary=$(grep -oE "[0-9]+/[0-9]+ tests passed" "$out/test-backend-ops-$op.log" | head -1)
+            echo "   $op: ${summary:-no summary}"
+            if ! echo "$summary" | awk -F'[/ ]' '{ exit !($1 > 0 && $1 == $2) }'; then bo_ok=0; fi
+        done
+        if [ "$bo_ok" = 1 ]; then
+            echo "test-backend-ops-squeeze: all passed (SQUEEZED_ATTN, KMEANS_ASSIGN, KMEANS_UPDATE cases on the CPU backend)"
+        else
+            failed+=("test-backend-ops")
+        fi
+        continue
+    fi
     exe=${sources[$name]:-}
     if [ -z "$exe" ]; then echo "run.sh: unknown test $name" >&2; exit 2; fi
     echo "== $exe: building"

@@ -1,0 +1,323 @@
+// Decode speed inside llama.cpp, dense against squeezed, at several fixed-context depths: what llama-bench's "tg @ d"
+// measures for stock llama.cpp, with the Squeezed Attention index of patches 0006-0020 attached. No Node, no sampling:
+// the step is llama_decode of one token plus llama_synchronize, as llama-bench times it, so the two tools' numbers
+// compare directly (run both in the same call, on the same card: bench/gpu/decode-depths.sh).
+//
+// Per depth D: one context (flash attention, one unified KV stream, two sequences: the fixed context and the scratch
+// sequence calibration needs), D tokens prefilled on sequence 0 in batches of n_batch, then
+//   dense:        n tokens decoded one by one after the context (stock flash attention over D + i cells), r times;
+//   keep f:       the index is built once (llama_squeeze_build_index: level-2 K-means on the K cache's device),
+//                 calibrated for f (llama_squeeze_calibrate over the last n_window tokens), attached, one warm-up
+//                 decode (llama.cpp reserves its scheduler again after an attach), then n tokens, r times; the share
+//                 of the indexed keys the lookup kept for the timed tokens (llama_squeeze_measure) is reported beside.
+// The timed tokens are removed after every repetition (llama_memory_seq_rm), so each one starts at depth D.
+// Tokens are uniform random ids (fixed seed), as llama-bench's.
+//
+// Usage: bench-squeeze-decode -m model.gguf [-d 32768,65536,126976] [-n 64] [-r 3] [-k 0.25,0.125] [-ngl 99]
+//        [-t threads] [-b 2048] [-ub 512] [--window 100] [--kmeans auto|cpu|graph] [--json out.json]
+
+#include "llama.h"
+#include "llama-squeeze.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct options {
+    std::string model;
+    std::vector<int> depths = {32768, 65536, 126976};
+    std::vector<float> keeps = {0.25f, 0.125f};
+    int n_gen = 64, reps = 3, ngl = 99, threads = 0, n_batch = 2048, n_ubatch = 512, window = 100;
+    int32_t kmeans = LLAMA_SQUEEZE_KMEANS_AUTO;
+    std::string json;
+};
+
+double now_ms() {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+template <typename T> std::vector<T> parse_list(const char * s) {
+    std::vector<T> out;
+    for (const char * p = s; *p; ) {
+        char * end = nullptr;
+        out.push_back((T) strtod(p, &end));
+        if (end == p) {
+            fprintf(stderr, "not a number list: %s\n", s);
+            exit(2);
+        }
+        p = *end == ',' ? end + 1 : end;
+    }
+    return out;
+}
+
+options parse(int argc, char ** argv) {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> const char * {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s needs a value\n", a.c_str());
+                exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "-m") o.model = next();
+        else if (a == "-d") o.depths = parse_list<int>(next());
+        else if (a == "-k") o.keeps = parse_list<float>(next());
+        else if (a == "-n") o.n_gen = atoi(next());
+        else if (a == "-r") o.reps = atoi(next());
+        else if (a == "-ngl") o.ngl = atoi(next());
+        else if (a == "-t") o.threads = atoi(next());
+        else if (a == "-b") o.n_batch = atoi(next());
+        else if (a == "-ub") o.n_ubatch = atoi(next());
+        else if (a == "--window") o.window = atoi(next());
+        else if (a == "--json") o.json = next();
+        else if (a == "--kmeans") {
+            const std::string k = next();
+            o.kmeans = k == "cpu" ? LLAMA_SQUEEZE_KMEANS_CPU : k == "graph" ? LLAMA_SQUEEZE_KMEANS_GRAPH : LLAMA_SQUEEZE_KMEANS_AUTO;
+        } else {
+            fprintf(stderr, "unknown argument %s (see the header of bench-squeeze-decode.cpp)\n", a.c_str());
+            exit(2);
+        }
+    }
+    if (o.model.empty() || o.n_gen < 1 || o.reps < 1 || o.depths.empty()) {
+        fprintf(stderr, "usage: bench-squeeze-decode -m model.gguf [-d 32768,65536] [-n 64] [-r 3] [-k 0.25,0.125] ...\n");
+        exit(2);
+    }
+    if (o.threads <= 0) {
+        o.threads = (int) std::max(1u, std::thread::hardware_concurrency());
+    }
+    return o;
+}
+
+// tokens [i0, i0 + n) of toks at positions p0.., sequence 0, in batches of n_batch; logits of the last only
+bool decode_run(llama_context * ctx, const std::vector<llama_token> & toks, size_t i0, size_t n, llama_pos p0, int n_batch) {
+    llama_batch batch = llama_batch_init(n_batch, 0, 1);
+    bool ok = true;
+    for (size_t j = 0; j < n && ok; j += n_batch) {
+        const int m = (int) std::min<size_t>(n_batch, n - j);
+        batch.n_tokens = m;
+        for (int i = 0; i < m; ++i) {
+            batch.token[i] = toks[i0 + j + i];
+            batch.pos[i] = p0 + (llama_pos) (j + i);
+            batch.n_seq_id[i] = 1;
+            batch.seq_id[i][0] = 0;
+            batch.logits[i] = j + i == n - 1;
+        }
+        ok = llama_decode(ctx, batch) == 0;
+    }
+    llama_batch_free(batch);
+    return ok;
+}
+
+// n one-token steps after depth D, each llama_decode + llama_synchronize (llama-bench's tg); ms per token, or -1
+double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int depth) {
+    llama_memory_t mem = llama_get_memory(ctx);
+    const double t0 = now_ms();
+    for (size_t i = 0; i < gen.size(); ++i) {
+        if (!decode_run(ctx, gen, i, 1, depth + (llama_pos) i, 1)) {
+            return -1;
+        }
+        llama_synchronize(ctx);
+    }
+    const double ms = (now_ms() - t0)/gen.size();
+    llama_memory_seq_rm(mem, 0, depth, -1);
+    return ms;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size()/2] : 0.5*(v[v.size()/2 - 1] + v[v.size()/2]);
+}
+
+struct row {
+    int depth;
+    float keep;         // 1: dense
+    double ms_token;    // median over the repetitions
+    double ms_min, ms_max;
+    float kept;         // the share of indexed keys kept for the timed tokens (1 for dense)
+};
+
+} // namespace
+
+int main(int argc, char ** argv) {
+    const options o = parse(argc, argv);
+    // llama.cpp's warnings and errors only (its info lines would bury the table); SQUEEZE_DEBUG=1 keeps them all
+    static const bool verbose = getenv("SQUEEZE_DEBUG") != nullptr;
+    llama_log_set([](ggml_log_level level, const char * text, void *) {
+        if (verbose || level >= GGML_LOG_LEVEL_WARN) {
+            fputs(text, stderr);
+        }
+    }, nullptr);
+    llama_backend_init();
+
+    llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = o.ngl;
+    llama_model * model = llama_model_load_from_file(o.model.c_str(), mp);
+    if (!model) {
+        fprintf(stderr, "cannot load %s\n", o.model.c_str());
+        return 1;
+    }
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::vector<row> rows;
+    std::string json_depths;
+    int rc = 0;
+
+    for (const int depth : o.depths) {
+        if (depth <= o.window + 1) {
+            fprintf(stderr, "depth %d: must exceed the observation window (%d)\n", depth, o.window);
+            rc = 2;
+            break;
+        }
+        llama_context_params cp = llama_context_default_params();
+        cp.n_ctx = (uint32_t) (depth + std::max(o.n_gen, o.window) + 256);
+        cp.n_batch = o.n_batch;
+        cp.n_ubatch = o.n_ubatch;
+        cp.n_seq_max = 2;        // 0: the fixed context; 1: calibration's scratch sequence
+        cp.kv_unified = true;    // one KV stream: the squeezed op indexes the cells of sequence 0
+        cp.n_threads = cp.n_threads_batch = o.threads;
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
+        cp.no_perf = true;
+        llama_context * ctx = llama_init_from_model(model, cp);
+        if (!ctx) {
+            fprintf(stderr, "depth %d: cannot create a context of %u cells\n", depth, cp.n_ctx);
+            rc = 1;
+            break;
+        }
+
+        std::mt19937 rng(1234 + depth);
+        std::vector<llama_token> fixed(depth), gen(o.n_gen);
+        for (auto & t : fixed) t = (llama_token) (rng() % n_vocab);
+        for (auto & t : gen)   t = (llama_token) (rng() % n_vocab);
+
+        double t0 = now_ms();
+        if (!decode_run(ctx, fixed, 0, fixed.size(), 0, o.n_batch)) {
+            fprintf(stderr, "depth %d: prefill failed\n", depth);
+            llama_free(ctx);
+            rc = 1;
+            break;
+        }
+        llama_synchronize(ctx);
+        const double prefill_ms = now_ms() - t0;
+
+        auto run_mode = [&](float keep, float kept) {
+            time_steps(ctx, std::vector<llama_token>(gen.begin(), gen.begin() + std::min(4, o.n_gen)), depth); // warm-up
+            std::vector<double> ms;
+            for (int r = 0; r < o.reps; ++r) {
+                const double x = time_steps(ctx, gen, depth);
+                if (x < 0) {
+                    return false;
+                }
+                ms.push_back(x);
+            }
+            rows.push_back({depth, keep, median(ms), *std::min_element(ms.begin(), ms.end()),
+                            *std::max_element(ms.begin(), ms.end()), kept});
+            printf("depth %6d  %-10s %8.3f ms/token  %7.1f t/s  (min %.3f, max %.3f)  kept %.3f\n", depth,
+                   keep >= 1 ? "dense" : ("keep " + std::to_string(keep).substr(0, 5)).c_str(), rows.back().ms_token,
+                   1000.0/rows.back().ms_token, rows.back().ms_min, rows.back().ms_max, kept);
+            fflush(stdout);
+            return true;
+        };
+
+        if (!run_mode(1.0f, 1.0f)) {
+            fprintf(stderr, "depth %d: dense decode failed\n", depth);
+            llama_free(ctx);
+            rc = 1;
+            break;
+        }
+
+        llama_squeeze_index_params ip = llama_squeeze_index_default_params();
+        ip.n_window = o.window;
+        ip.n_threads = o.threads;
+        ip.kmeans_backend = o.kmeans;
+        llama_squeeze_index * idx = nullptr;
+        t0 = now_ms();
+        if (llama_squeeze_build_index(ctx, 0, ip, &idx) != LLAMA_SQUEEZE_OK) {
+            fprintf(stderr, "depth %d: index: %s\n", depth, llama_squeeze_last_error());
+            llama_free(ctx);
+            rc = 1;
+            break;
+        }
+        const double index_ms = now_ms() - t0;
+        std::string json_calib;
+        bool ok = true;
+        for (const float keep : o.keeps) {
+            llama_squeeze_calibration_params kp = llama_squeeze_calibration_default_params();
+            kp.keep_fraction = keep;
+            kp.scratch_seq_id = 1;
+            t0 = now_ms();
+            ok = llama_squeeze_calibrate(ctx, idx, 0, fixed.data() + depth - o.window, o.window, depth - o.window, kp) == LLAMA_SQUEEZE_OK;
+            const double calib_ms = now_ms() - t0;
+            const float thr1 = llama_squeeze_index_threshold(idx, 1), thr2 = llama_squeeze_index_threshold(idx, 2);
+            ok = ok && llama_squeeze_attach(ctx, idx, 0, thr1, thr2) == LLAMA_SQUEEZE_OK;
+            if (!ok) {
+                fprintf(stderr, "depth %d, keep %g: %s\n", depth, keep, llama_squeeze_last_error());
+                break;
+            }
+            // what the lookup keeps for the timed tokens (their dense queries, re-decoded on the scratch sequence)
+            auto measure = [&]() {
+                decode_run(ctx, gen, 0, gen.size(), depth, o.n_batch); // measure reads them from sequence 0
+                llama_squeeze_measurement m = {};
+                const bool mok = llama_squeeze_measure(ctx, idx, 0, gen.data(), (int32_t) gen.size(), depth, 1, thr1, thr2, &m) == LLAMA_SQUEEZE_OK;
+                llama_memory_seq_rm(llama_get_memory(ctx), 0, depth, -1);
+                return mok ? m.kept_fraction : NAN;
+            };
+            llama_squeeze_detach(ctx); // measure with dense queries, the same for every keep fraction
+            const float kept = measure();
+            ok = llama_squeeze_attach(ctx, idx, 0, thr1, thr2) == LLAMA_SQUEEZE_OK && run_mode(keep, kept);
+            llama_squeeze_detach(ctx);
+            if (!ok) {
+                fprintf(stderr, "depth %d, keep %g: squeezed decode failed\n", depth, keep);
+                break;
+            }
+            char buf[160];
+            snprintf(buf, sizeof(buf), "%s{\"keep\": %g, \"calibration_ms\": %.1f}", json_calib.empty() ? "" : ", ", keep, calib_ms);
+            json_calib += buf;
+        }
+        llama_squeeze_index_free(idx);
+        llama_free(ctx);
+        printf("depth %6d  prefill %.1f ms  index %.1f ms\n", depth, prefill_ms, index_ms);
+        char buf[256];
+        snprintf(buf, sizeof(buf), "%s{\"depth\": %d, \"prefill_ms\": %.1f, \"index_ms\": %.1f, \"calibrations\": [",
+                 json_depths.empty() ? "" : ", ", depth, prefill_ms, index_ms);
+        json_depths += buf + json_calib + "]}";
+        if (!ok) {
+            rc = 1;
+            break;
+        }
+    }
+
+    printf("\n| depth | attention | ms / token | t/s | kept | speedup over dense |\n|---:|---|---:|---:|---:|---:|\n");
+    for (const row & r : rows) {
+        double dense = 0;
+        for (const row & d : rows) {
+            if (d.depth == r.depth && d.keep >= 1) dense = d.ms_token;
+        }
+        printf("| %d | %s | %.3f | %.1f | %.3f | %.2fx |\n", r.depth, r.keep >= 1 ? "dense (flash attention)" :
+               ("keep " + std::to_string(r.keep).substr(0, 5)).c_str(), r.ms_token, 1000.0/r.ms_token, r.kept, dense/r.ms_token);
+    }
+    if (!o.json.empty()) {
+        FILE * f = fopen(o.json.c_str(), "w");
+        if (f) {
+            fprintf(f, "{\"n_gen\": %d, \"reps\": %d, \"rows\": [", o.n_gen, o.reps);
+            for (size_t i = 0; i < rows.size(); ++i) {
+                fprintf(f, "%s{\"depth\": %d, \"keep\": %g, \"ms_token\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"kept\": %.4f}",
+                        i ? ", " : "", rows[i].depth, rows[i].keep, rows[i].ms_token, rows[i].ms_min, rows[i].ms_max, rows[i].kept);
+            }
+            fprintf(f, "], \"depths\": [%s]}\n", json_depths.c_str());
+            fclose(f);
+        }
+    }
+    llama_model_free(model);
+    llama_backend_free();
+    return rc;
+}

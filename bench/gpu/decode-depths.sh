@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Issue 6, benchmark (ii) side by side in one call on one card: decode tokens/s at fixed-context depths 32K, 64K and
+# 127K, stock llama.cpp (llama-bench) against our engine's squeezed decode, with the random-weight Llama-3.1-8B-shaped
+# model (F16, 32 layers, 8 KV heads of 128):
+#   1. the patched addon with CUDA (native-patches/build.mjs --cuda) while the model and a synthetic workspace are written;
+#   2. llama-bench, compiled from the same llama.cpp tree (tools/llama-bench) against the libraries just built: with no
+#      index attached none of our patches is on its path, so this is stock flash-attention decode ("tg64 @ dD");
+#   3. bench/gpu/bench-squeeze-decode.cpp at the same depths: dense, keep 1/4 and keep 1/8 inside llama.cpp, each step
+#      timed as llama-bench times it (llama_decode of one token + llama_synchronize);
+#   4. ASK=1 (default): `squeeze ask` through Node at 127K, dense, with SQUEEZE_DEBUG: node-llama-cpp's per-token cost
+#      beside llama.cpp's own decode time (patch 0021 took a copy of the token list out of every step).
+# Also, before the benchmarks: PARITY=1 (default) runs native-patches/tests/test-squeezed-attn-cuda.cpp (the CUDA op
+# against the CPU op) and llama.cpp's test-backend-ops for our three ops (patch 0023) on the card; PDL_AB=1 (default) repeats step 3 at the deepest depth, keep 1/8, with
+# GGML_SQA_PDL=0 (patch 0022's programmatic dependent launches off, the rest of llama.cpp unchanged).
+# Recipe: as index-128k.sh (carry .gpu-carry, dist/cli.mjs, dist/engine.mjs; leave the big fixtures behind).
+# Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, PARITY=0|1, PDL_AB=0|1, SKIP_BUILD=1 (a warm
+# machine that ran this script before: keep its Node, build and model). Results in $OUT: summary.json, stock.json,
+# squeeze.json, gpu.txt, logs.tgz.
+set -uo pipefail
+final=${OUT:-/tmp/out}; out=/tmp/decode-depths; rm -rf "$out"; mkdir -p "$out" "$final"
+trap 'tar -C "$out" -czf "$final/logs.tgz" . ; cp "$out"/summary.json "$out"/stock.json "$out"/squeeze.json "$out"/gpu.txt "$final/" 2>/dev/null' EXIT
+t_all=$(date +%s)
+phase() { echo "phase $1: $(( $(date +%s) - $2 )) s (at $(( $(date +%s) - t_all )) s)" | tee -a "$out/phases.txt"; }
+depths=${DEPTHS:-32768,65536,126976}
+if [ -n "${SKIP_BUILD:-}" ] && [ -x /tmp/gpu/bin/node ]; then
+    echo "SKIP_BUILD: Node and node-llama-cpp of an earlier call" >> "$out/phases.txt"   # unpacking again would undo the build
+else
+    bash .gpu-carry/unpack.sh /tmp/gpu >/dev/null || exit 1
+fi
+export PATH=/tmp/gpu/bin:/usr/local/cuda/bin:$PATH
+ln -sfn /tmp/gpu/node_modules node_modules
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | tee "$out/gpu.txt"
+
+model=/tmp/r8b.gguf
+t0=$(date +%s)
+[ -n "${SKIP_BUILD:-}" ] && [ -f "$model" ] && grep -q ok /tmp/decode-depths-model.ok 2>/dev/null && model_ready=1
+[ -n "${model_ready:-}" ] || ( xz -dc .gpu-carry/vocab.gguf.xz > /tmp/vocab.gguf &&
+  PYTHONUNBUFFERED=1 python3 .gpu-carry/make-random-llama8b.py "$model" 32 /tmp/vocab.gguf \
+      /tmp/gpu/node_modules/node-llama-cpp/llama/llama.cpp/gguf-py > "$out/model.log" 2>&1 && echo ok >> "$out/model.log" \
+      && echo ok > /tmp/decode-depths-model.ok ) &
+model_pid=$!
+node bench/gpu/synthetic-workspace.mjs /tmp/ws --bytes 640000 >> "$out/phases.txt"
+if [ -n "${SKIP_BUILD:-}" ] && ls node_modules/node-llama-cpp/llama/localBuilds/*/bin/libggml-cuda.so >/dev/null 2>&1; then
+    echo "SKIP_BUILD: the CUDA build of an earlier call on this warm machine" | tee -a "$out/phases.txt"
+else
+    node native-patches/build.mjs --cuda --cuda-arch 90 > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+fi
+phase cuda-build "$t0"
+
+# 2./3. both programs against the libraries of the build just made
+t0=$(date +%s)
+pkg=node_modules/node-llama-cpp/llama; src=$pkg/llama.cpp
+libdir=$(dirname "$(find "$pkg"/localBuilds -name libggml-cuda.so | head -1)")
+libllama=$(ls "$libdir"/libllama*.so | grep -v common | head -1); libggml=$(ls "$libdir"/libggml*.so | grep -v -e ggml-base -e ggml-cpu -e ggml-cuda | head -1)
+echo "libraries: $libllama $libggml" | tee -a "$out/phases.txt"; ls "$libdir" >> "$out/phases.txt"
+inc=(-I"$src/include" -I"$src/ggml/include" -I"$src/common" -I"$src/vendor")
+links=(-L"$libdir" -l:"$(basename "$libllama")" -l:"$(basename "$libggml")" -lggml-base -Wl,-rpath,"$(cd "$libdir" && pwd)")
+g++ -O2 -DNDEBUG -std=c++17 "${inc[@]}" "$src/tools/llama-bench/llama-bench.cpp" "$src/tools/llama-bench/main.cpp" -o /tmp/llama-bench \
+    "${links[@]}" -lllama-common > "$out/compile.log" 2>&1 &
+g++ -O2 -DNDEBUG -std=c++17 -Wall -Wextra "${inc[@]}" bench/gpu/bench-squeeze-decode.cpp -o /tmp/bench-squeeze-decode "${links[@]}" >> "$out/compile.log" 2>&1
+g++ -O2 -std=c++17 -Wall -Wextra "${inc[@]}" native-patches/tests/test-squeezed-attn-cuda.cpp -o /tmp/test-squeezed-attn-cuda \
+    "${links[@]}" -lggml-cpu >> "$out/compile.log" 2>&1
+[ "${PARITY:-1}" = 1 ] && g++ -O2 -std=c++17 "${inc[@]}" "$src/tests/test-backend-ops.cpp" -o /tmp/test-backend-ops \
+    "${links[@]}" -lggml-cpu >> "$out/compile.log" 2>&1
+wait $! || { cat "$out/compile.log"; exit 1; }
+[ -x /tmp/llama-bench ] && [ -x /tmp/bench-squeeze-decode ] || { cat "$out/compile.log"; exit 1; }
+phase compile "$t0"
+
+if [ "${PARITY:-1}" = 1 ]; then
+    t0=$(date +%s)
+    timeout 120 /tmp/test-squeezed-attn-cuda > "$out/parity.log" 2>&1; echo "parity rc=$?" | tee -a "$out/phases.txt"
+    grep -E "FAIL|passed|failed" "$out/parity.log" | tail -3
+    for op in SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE; do   # llama.cpp's harness, patch 0023's cases: CUDA vs CPU
+        timeout 120 /tmp/test-backend-ops -o "$op" > "$out/test-backend-ops-$op.log" 2>&1
+        echo "test-backend-ops -o $op rc=$?: $(grep -E 'tests passed' "$out/test-backend-ops-$op.log" | tr -s ' ' | tr '\n' ' ')" | tee -a "$out/phases.txt"
+    done
+    phase parity "$t0"
+fi
+
+wait "$model_pid"; tail -1 "$out/model.log"; ls -la "$model" || exit 1
+phase model "$t_all"
+
+if [ "${STOCK:-1}" = 1 ]; then
+t0=$(date +%s)
+timeout 200 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" -d "$depths" -r 1 -o json > "$out/stock.json" 2> "$out/stock.log"
+echo "llama-bench rc=$?" | tee -a "$out/phases.txt"
+phase stock "$t0"
+fi
+
+if [ "${SQUEEZE:-1}" = 1 ]; then
+t0=$(date +%s)
+timeout 260 /tmp/bench-squeeze-decode -m "$model" -d "$depths" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.25,0.125 \
+    --json "$out/squeeze.json" > "$out/squeeze.log" 2> "$out/squeeze-stderr.log"
+echo "bench-squeeze-decode rc=$?" | tee -a "$out/phases.txt"
+grep -E "^\||prefill" "$out/squeeze.log"
+phase squeeze "$t0"
+fi
+
+if [ "${PDL_AB:-1}" = 1 ]; then
+    t0=$(date +%s)
+    deepest=${depths##*,}
+    GGML_SQA_PDL=0 timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \
+        --json "$out/squeeze-pdl-off.json" > "$out/squeeze-pdl-off.log" 2>&1
+    echo "bench-squeeze-decode GGML_SQA_PDL=0 rc=$?" | tee -a "$out/phases.txt"
+    grep -E "^\|" "$out/squeeze-pdl-off.log"
+    phase pdl-off "$t0"
+fi
+
+if [ "${ASK:-1}" = 1 ]; then
+    for keep in ${ASK_KEEPS:-1}; do   # 1: dense; another fraction builds the index in the same process first
+        t0=$(date +%s)
+        SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
+            --workspace /tmp/ws --model "$model" --max-context-tokens 126976 --no-index-cache --gpu-layers auto --json \
+            --keep-fraction "$keep" --max-tokens 128 > "$out/ask-keep$keep.json" 2> "$out/ask-keep$keep.log"
+        echo "ask keep $keep rc=$?" | tee -a "$out/phases.txt"
+        phase "ask-keep$keep" "$t0"
+    done
+fi
+
+node - "$out" <<'JS'
+const fs = require("fs"), path = require("path");
+const out = process.argv[2];
+const read = (n) => { try { return JSON.parse(fs.readFileSync(path.join(out, n), "utf8")); } catch { return undefined; } };
+const stock = (read("stock.json") ?? []).map((r) => ({depth: r.n_depth, tokens: r.n_gen, tps: r.avg_ts, msToken: 1000 / r.avg_ts}));
+const sq = read("squeeze.json");
+const pdlOff = read("squeeze-pdl-off.json");
+const parity = fs.existsSync(path.join(out, "parity.log")) ? fs.readFileSync(path.join(out, "parity.log"), "utf8").trim().split("\n").slice(-2) : undefined;
+const rows = (sq?.rows ?? []).map((r) => {
+    const s = stock.find((x) => x.depth === r.depth);
+    return {...r, tps: 1000 / r.ms_token, stockTps: s?.tps, speedupVsStock: s ? s.msToken / r.ms_token : undefined};
+});
+// llama.cpp's own time in llama_decode per answer token (SQUEEZE_DEBUG prints its perf timings after each answer)
+const asks = {};
+for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n))) {
+    const keep = name.slice("ask-keep".length, -".json".length);
+    const log = fs.readFileSync(path.join(out, `ask-keep${keep}.log`), "utf8");
+    const evalRuns = [...log.matchAll(/ eval time =\s+([\d.]+) ms \/\s+(\d+) runs/g)].filter((m) => +m[2] > 1);
+    const ask = read(name);
+    asks[keep] = ask && {fixedTokens: ask.fixedContext?.tokens, keptFraction: ask.attention?.keptFraction,
+        generated: ask.tokens?.generated, generateMs: ask.timings?.generateMs,
+        wallMsPerToken: ask.timings?.generateMs / ask.tokens?.generated,
+        llamaDecodeMsPerToken: evalRuns.length ? +evalRuns.at(-1)[1] / +evalRuns.at(-1)[2] : undefined};
+}
+const summary = {
+    gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
+    parity, stock, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows,
+    asks
+};
+fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+console.log(JSON.stringify(summary, null, 1));
+JS
+phase all "$t_all"
