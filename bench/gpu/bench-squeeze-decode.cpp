@@ -119,19 +119,27 @@ bool decode_run(llama_context * ctx, const std::vector<llama_token> & toks, size
     return ok;
 }
 
-// n one-token steps after depth D, each llama_decode + llama_synchronize (llama-bench's tg); ms per token, or -1
+// n one-token steps after depth D, each llama_decode + llama_synchronize (llama-bench's tg); ms per token, or -1.
+// One batch for all steps: nothing is allocated inside the timed loop.
 double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int depth) {
     llama_memory_t mem = llama_get_memory(ctx);
+    llama_batch batch = llama_batch_init(1, 0, 1);
+    batch.n_tokens = 1;
+    batch.n_seq_id[0] = 1;
+    batch.seq_id[0][0] = 0;
+    batch.logits[0] = true;
+    bool ok = true;
     const double t0 = now_ms();
-    for (size_t i = 0; i < gen.size(); ++i) {
-        if (!decode_run(ctx, gen, i, 1, depth + (llama_pos) i, 1)) {
-            return -1;
-        }
+    for (size_t i = 0; i < gen.size() && ok; ++i) {
+        batch.token[0] = gen[i];
+        batch.pos[0] = depth + (llama_pos) i;
+        ok = llama_decode(ctx, batch) == 0;
         llama_synchronize(ctx);
     }
     const double ms = (now_ms() - t0)/gen.size();
+    llama_batch_free(batch);
     llama_memory_seq_rm(mem, 0, depth, -1);
-    return ms;
+    return ok ? ms : -1;
 }
 
 double median(std::vector<double> v) {

@@ -25,10 +25,12 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 inc=(-I"$src/ggml/include" -I"$src/ggml/src" -I"$src/ggml/src/ggml-cuda")
-# ggml-cuda's common header includes cuBLAS, whose headers are not installed with nvcc alone: declare what it uses
+# ggml-cuda's common header includes cuBLAS, whose headers are not installed with nvcc alone: where they are missing,
+# a header of the cuBLAS declarations that header uses stands in for this compile (objects are thrown away, nothing
+# is linked or run)
 if ! echo '#include <cublas_v2.h>' | "$nvcc" -x cu -E - -o /dev/null >/dev/null 2>&1; then
-    mkdir -p "$tmp/stub"
-    cat > "$tmp/stub/cublas_v2.h" <<'EOF'
+    mkdir -p "$tmp/cublas-decls"
+    cat > "$tmp/cublas-decls/cublas_v2.h" <<'EOF'
 // compile-only declarations (no cuBLAS headers on this machine); nothing is linked
 #pragma once
 #include <cuda_runtime.h>
@@ -49,7 +51,7 @@ cublasStatus_t cublasGemmBatchedEx(...);
 cublasStatus_t cublasGemmEx(...);
 cublasStatus_t cublasGemmStridedBatchedEx(...);
 EOF
-    inc+=(-I"$tmp/stub")
+    inc+=(-I"$tmp/cublas-decls")
 fi
 
 failed=()
