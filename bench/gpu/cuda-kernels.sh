@@ -53,7 +53,7 @@ phase source "$t0"
 t0=$(date +%s)
 cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DGGML_CUDA_FA_ALL_QUANTS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+    -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF ${PROFILE_FULL:+-DCMAKE_CUDA_FLAGS=-lineinfo} > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 cmake --build "$work/build" -j "$jobs" --target ggml ggml-base ggml-cpu ggml-cuda >> "$out/build.log" 2>&1 \
     || { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
 phase build-ggml-cuda "$t0"
@@ -112,6 +112,48 @@ if [ -n "${PROFILE:-}" ]; then
         --csv "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 --reps 2 > "$out/ncu.csv" 2> "$out/ncu.err" \
         || { echo "ncu failed:"; tail -5 "$out/ncu.err"; }
     phase profile "$t0"
+fi
+# PROFILE_FULL=1: every Nsight Compute section (stall reasons, memory, occupancy, source hot spots) for the squeezed
+# decode kernels at 128K and keep 1/8 (launches 36-41: after 5 warm-up and 1 timed calls each of dense and 1/4; built
+# with -lineinfo), as text: ncu-full.txt, and the source page's hottest lines, ncu-source.txt
+if [ -n "${PROFILE_FULL:-}" ]; then
+    t0=$(date +%s)
+    ncu --clock-control none --set full --import-source yes --kernel-name regex:"sqa_dec" --launch-skip 36 --launch-count 6 \
+        -o "$work/full" "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 --reps 1 > "$out/ncu-full.log" 2>&1 \
+        || { echo "ncu failed:"; tail -5 "$out/ncu-full.log"; }
+    ncu --import "$work/full.ncu-rep" --page details --print-units base > "$out/ncu-full.txt" 2>&1 || true
+    ncu --import "$work/full.ncu-rep" --page source --csv --print-source sass,cuda > "$work/source.csv" 2>&1 || true
+    gzip -c "$work/source.csv" > "$out/ncu-source.csv.gz" || true
+    python3 - "$work/source.csv" > "$out/ncu-source.txt" 2>&1 <<'PY' || true
+import csv, sys
+# the source page prints one table per kernel launch; keep, per launch, the 40 lines with the most stall samples
+rows, cur, out = [], None, []
+for r in csv.reader(open(sys.argv[1], errors="replace")):
+    if not r:
+        continue
+    if "Warp Stall Sampling (All Samples)" in r or "Address" in r[0] or "# Address" in r[0]:
+        cur = r; out.append(("HEADER", r)); continue
+    if cur and len(r) == len(cur):
+        out.append(("ROW", dict(zip(cur, r))))
+blocks, b = [], None
+for kind, x in out:
+    if kind == "HEADER":
+        b = []; blocks.append((x, b))
+    else:
+        b.append(x)
+for hdr, b in blocks:
+    key = next((k for k in hdr if k.startswith("Warp Stall Sampling (All")), None)
+    if not key:
+        continue
+    def v(d):
+        try: return float(d[key].replace(",", ""))
+        except: return 0.0
+    tot = sum(v(d) for d in b)
+    print("=== launch: %d lines, %d samples; columns: %s" % (len(b), tot, ",".join(hdr[:6])))
+    for d in sorted(b, key=v, reverse=True)[:40]:
+        print("%6.1f%%  %s" % (100*v(d)/max(tot,1), " | ".join(str(d.get(k, ""))[:110] for k in hdr[:3])))
+PY
+    phase profile-full "$t0"
 fi
 phase total "$t_all"
 cat "$out/gpu.txt"

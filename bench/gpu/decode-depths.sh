@@ -11,9 +11,10 @@
 #      beside llama.cpp's own decode time (patch 0021 took a copy of the token list out of every step).
 # Also, before the benchmarks: PARITY=1 (default) runs native-patches/tests/test-squeezed-attn-cuda.cpp (the CUDA op
 # against the CPU op) and llama.cpp's test-backend-ops for our three ops (patch 0023) on the card; PDL_AB=1 (default) repeats step 3 at the deepest depth, keep 1/8, with
-# GGML_SQA_PDL=0 (patch 0022's programmatic dependent launches off, the rest of llama.cpp unchanged).
+# GGML_SQA_PDL=0 (patch 0022's programmatic dependent launches off, the rest of llama.cpp unchanged); BLOCKS_AB="8"
+# repeats it with GGML_SQA_BLOCKS_PER_SM set to each value (the decode kernel's splits per SM; 4 by default).
 # Recipe: as index-128k.sh (carry .gpu-carry, dist/cli.mjs, dist/engine.mjs; leave the big fixtures behind).
-# Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, PARITY=0|1, PDL_AB=0|1, SKIP_BUILD=1 (a warm
+# Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, PARITY=0|1, PDL_AB=0|1, BLOCKS_AB="6 8", SKIP_BUILD=1 (a warm
 # machine that ran this script before: keep its Node, build and model). Results in $OUT: summary.json, stock.json,
 # squeeze.json, gpu.txt, logs.tgz.
 set -uo pipefail
@@ -106,6 +107,16 @@ if [ "${PDL_AB:-1}" = 1 ]; then
     phase pdl-off "$t0"
 fi
 
+for b in ${BLOCKS_AB:-}; do
+    t0=$(date +%s)
+    deepest=${depths##*,}
+    GGML_SQA_BLOCKS_PER_SM=$b timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \
+        --json "$out/squeeze-blocks$b.json" > "$out/squeeze-blocks$b.log" 2>&1
+    echo "bench-squeeze-decode GGML_SQA_BLOCKS_PER_SM=$b rc=$?" | tee -a "$out/phases.txt"
+    grep -E "^\|" "$out/squeeze-blocks$b.log"
+    phase "blocks$b" "$t0"
+done
+
 if [ "${ASK:-1}" = 1 ]; then
     for keep in ${ASK_KEEPS:-1}; do   # 1: dense; another fraction builds the index in the same process first
         t0=$(date +%s)
@@ -124,6 +135,8 @@ const read = (n) => { try { return JSON.parse(fs.readFileSync(path.join(out, n),
 const stock = (read("stock.json") ?? []).map((r) => ({depth: r.n_depth, tokens: r.n_gen, tps: r.avg_ts, msToken: 1000 / r.avg_ts}));
 const sq = read("squeeze.json");
 const pdlOff = read("squeeze-pdl-off.json");
+const blocks = Object.fromEntries(fs.readdirSync(out).filter((n) => /^squeeze-blocks\d+\.json$/.test(n))
+    .map((n) => [n.slice("squeeze-blocks".length, -".json".length), read(n)?.rows]));
 const parity = fs.existsSync(path.join(out, "parity.log")) ? fs.readFileSync(path.join(out, "parity.log"), "utf8").trim().split("\n").slice(-2) : undefined;
 const rows = (sq?.rows ?? []).map((r) => {
     const s = stock.find((x) => x.depth === r.depth);
@@ -143,7 +156,7 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
 }
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
-    parity, stock, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows,
+    parity, stock, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
     asks
 };
 fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");

@@ -2,6 +2,8 @@
 // whose compute is negligible (default: the embedded 260K-parameter model), so that the time per token is the loop's
 // own: the decode and sampling round trips through the addon's worker threads and the JS scheduling between them.
 //   node --import tsx bench/gpu/evaluate-overhead.ts [--model PATH] [--tokens 400] [--threads 2] [--gpu-layers N]
+//       [--depth N]  (N prompt tokens before the timed ones: the per-token costs that grow with the cells in use)
+//       [--contexts one|unified|both]  (one sequence, the engine's 256-sequence unified context, or both in turn)
 import os from "node:os";
 import path from "node:path";
 import {parseArgs} from "node:util";
@@ -12,8 +14,11 @@ const {values} = parseArgs({options: {
     model: {type: "string", default: path.join(repo, "test", "fixtures", "models", "stories260K.gguf")},
     tokens: {type: "string", default: "400"},
     threads: {type: "string", default: String(Math.min(2, os.availableParallelism()))},
-    "gpu-layers": {type: "string"}
+    "gpu-layers": {type: "string"},
+    depth: {type: "string", default: "0"},
+    contexts: {type: "string", default: "both"}
 }});
+const depth = Number(values.depth);
 const tokens = Number(values.tokens);
 // llama.cpp's own count of the time spent in llama_decode (its perf timings, printed at info level), next to the wall time
 const perfLines: string[] = [];
@@ -24,12 +29,20 @@ const llama = await loadPatchedLlama({maxThreads: Number(values.threads), logLev
     }});
 const model = await llama.loadModel({modelPath: values.model!,
     ...(values["gpu-layers"] != null ? {gpuLayers: Number(values["gpu-layers"])} : {})});
-for (const [label, options] of [["one sequence", {}], ["256 sequences, unified KV (the engine's context)", {sequences: 256, kvUnified: true}]] as const) {
-    const context = await model.createContext({contextSize: 4096, threads: Number(values.threads), performanceTracking: true, ...options});
+const contexts = [["one sequence", {}], ["256 sequences, unified KV (the engine's context)", {sequences: 256, kvUnified: true}]] as const;
+for (const [label, options] of contexts.filter((_, i) => values.contexts === "both" || (values.contexts === "one") === (i === 0))) {
+    const contextSize = Math.max(4096, depth + tokens + 512);
+    const context = await model.createContext({contextSize, threads: Number(values.threads), performanceTracking: true, ...options});
     const sequence = context.getSequence();
     let count = 0;
     let first = 0;
-    for await (const _token of sequence.evaluate(model.tokenize("Once upon a time"), {temperature: 0})) {
+    const story = model.tokenize("Once upon a time there was a little girl who liked to read. ");
+    const prompt = [...model.tokenize("Once upon a time")];
+    while (prompt.length < depth)
+        prompt.push(...story);
+    if (depth > 0)
+        prompt.length = depth;
+    for await (const _token of sequence.evaluate(prompt, {temperature: 0})) {
         if (count === 0) {
             first = performance.now();
             await context.printTimings(); // resets llama.cpp's counters: what follows is the generated tokens' decodes
@@ -40,7 +53,7 @@ for (const [label, options] of [["one sequence", {}], ["256 sequences, unified K
     }
     const ms = (performance.now() - first) / (count - 1);
     await context.printTimings();
-    process.stdout.write(`${label}: ${ms.toFixed(3)} ms a token over ${count - 1} tokens (${path.basename(values.model!)}, ${llama.gpu || "CPU"})\n` +
+    process.stdout.write(`${label}: ${ms.toFixed(3)} ms a token over ${count - 1} tokens after ${prompt.length} prompt tokens (${path.basename(values.model!)}, ${llama.gpu || "CPU"})\n` +
         perfLines.map((line) => `  llama.cpp: ${line}\n`).join(""));
     await context.dispose();
 }

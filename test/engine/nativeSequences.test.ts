@@ -55,6 +55,24 @@ describe("patched native layer (stories260K, CPU)", () => {
         assert.equal(usedKvCells(context), 0, "disposing a sequence frees its cells");
     });
 
+    it("samples greedy tokens from the logits exactly as the full sampler chain does (patch 0026)", async () => {
+        // Asking for each token's confidence keeps the full path (a candidate per vocabulary token, then llama.cpp's
+        // greedy sampler); plain temperature 0 takes the argmax over the logits.
+        const sequence = context.getSequence();
+        const full: Token[] = [];
+        try {
+            for await (const output of sequence.evaluateWithMetadata(promptTokens, {confidence: true}, {temperature: 0})) {
+                assert.ok(output.confidence != null && output.confidence > 0 && output.confidence <= 1);
+                full.push(output.token);
+                if (full.length >= 48)
+                    break;
+            }
+        } finally {
+            await sequence.dispose();
+        }
+        assert.equal(model.detokenize(full), goldenCompletion);
+    });
+
     it("forks without adding cells, and the child continues exactly like its parent would", async () => {
         // The parent holds the prompt but its last token; each continuation starts by evaluating that token.
         const prefix = promptTokens.slice(0, -1);
