@@ -16,7 +16,9 @@
 // F16 K/V decode runs on tensor cores unless GGML_SQA_MMA=0 (F32 arithmetic, as v2 of the patch).
 //
 //   bench-squeezed-attn-cuda [--quick] [--decode-only | --prefill-only] [--only-ctx N] [--reps N] [--json FILE]
-// (--only-ctx and --reps make short runs for a profiler)
+//       [--contiguous-clusters]
+// (--only-ctx and --reps make short runs for a profiler; --contiguous-clusters puts each level-2 cluster's cells in one
+// run of consecutive cells, to measure what gathering scattered rows costs the kernels)
 
 #include "ggml.h"
 #include "ggml-alloc.h"
@@ -99,8 +101,10 @@ struct layer {
     std::vector<int> N1, N2;             // [HKV][n_c]
 };
 
-// keys around a two-level tree of centres; indexed cells 0..n_fixed-1, the last n_kv - n_fixed cells are new tokens
-void make_layer(layer & L, int n_kv, int T, uint64_t seed) {
+// keys around a two-level tree of centres; indexed cells 0..n_fixed-1, the last n_kv - n_fixed cells are new tokens.
+// Cells join level-2 clusters at random (as K-means over real keys scatters a cluster over the context), or with
+// contiguous = true in runs of consecutive cells (what a cluster-ordered copy of the K/V rows would give the kernel)
+void make_layer(layer & L, int n_kv, int T, uint64_t seed, bool contiguous = false) {
     L.n_kv = n_kv; L.T = T;
     L.n_fixed = n_kv - T - 64;
     L.n_c2 = L.n_fixed/20;
@@ -134,7 +138,10 @@ void make_layer(layer & L, int n_kv, int T, uint64_t seed) {
         // each indexed cell gets a random level-2 cluster; cells listed grouped by cluster
         std::vector<int> label(n_fixed);
         int * N2 = &L.N2[(size_t) hk*n_c2];
-        for (int i = 0; i < n_fixed; ++i) { label[i] = (int) (r.next() % n_c2); N2[label[i]]++; }
+        for (int i = 0; i < n_fixed; ++i) {
+            label[i] = contiguous ? (int) ((int64_t) i*n_c2/n_fixed) : (int) (r.next() % n_c2);
+            N2[label[i]]++;
+        }
         int32_t * o2 = &L.OFF2[(size_t) hk*(n_c2 + 1)];
         for (int c = 0; c < n_c2; ++c) o2[c + 1] = o2[c] + N2[c];
         std::vector<int> fill(o2, o2 + n_c2);
@@ -342,7 +349,7 @@ double time_op(ggml_backend_t be, const device_layer & dl, bool fa, float thr1, 
 } // namespace
 
 int main(int argc, char ** argv) {
-    bool quick = false, decode_only = false, prefill_only = false;
+    bool quick = false, decode_only = false, prefill_only = false, contiguous = false;
     int only_ctx = 0, reps_arg = 0;
     const char * json_path = nullptr;
     for (int i = 1; i < argc; ++i) {
@@ -352,6 +359,7 @@ int main(int argc, char ** argv) {
         else if (!strcmp(argv[i], "--only-ctx") && i + 1 < argc) only_ctx = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps_arg = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+        else if (!strcmp(argv[i], "--contiguous-clusters")) contiguous = true;
     }
     ggml_backend_dev_t dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU);
     if (!dev) {
@@ -365,6 +373,7 @@ int main(int argc, char ** argv) {
     printf("GPU: %s, %d SMs; device-to-device copy: %.0f GB/s (read + write)\n", prop.name, prop.multiProcessorCount, bw);
     const char * mma_env = getenv("GGML_SQA_MMA");
     printf("squeezed decode attention: %s\n", mma_env && mma_env[0] == '0' ? "F32 CUDA cores (GGML_SQA_MMA=0)" : "tensor cores (F16 K/V)");
+    printf("level-2 clusters: %s\n", contiguous ? "runs of consecutive cells (--contiguous-clusters)" : "cells scattered at random");
 
     FILE * jf = json_path ? fopen(json_path, "w") : nullptr;
     if (jf) fprintf(jf, "{\"gpu\": \"%s\", \"copy_gbs\": %.1f, \"rows\": [\n", prop.name, bw);
@@ -381,7 +390,7 @@ int main(int argc, char ** argv) {
                 continue;
             }
             layer L;
-            make_layer(L, n_kv, T, (uint64_t) n_kv + T);
+            make_layer(L, n_kv, T, (uint64_t) n_kv + T, contiguous);
             const selection S = score_layer(L);
             device_layer dl = upload(be, L);
             const int reps = reps_arg > 0 ? reps_arg : T == 1 ? 200 : 30;

@@ -7,7 +7,8 @@
 # llama.cpp's test-backend-ops for SQUEEZED_ATTN, KMEANS_ASSIGN and KMEANS_UPDATE (patch 0023's cases), CUDA vs CPU.
 # Options (env): QUICK=1 runs the small parity cases and one context only; SKIP_BENCH=1 stops after parity;
 # PREFILL_COMPARE=1 also runs the 512-token rows and the parity test with GGML_SQA_PREFILL=tiles (the old prefill path);
-# DECODE_ONLY=1 benchmarks decode only; PROFILE=1 adds an Nsight Compute pass over the 128K decode cases (ncu.csv).
+# DECODE_ONLY=1 benchmarks decode only; CONTIGUOUS_AB=1 adds the 128K decode benchmark over scattered and contiguous
+# clusters; PROFILE=1 adds an Nsight Compute pass over the 128K decode cases (ncu.csv).
 # Parity and the decode benchmark run twice: tensor-core decode (default) and GGML_SQA_MMA=0 (F32 arithmetic).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -98,6 +99,18 @@ if [ -n "${PREFILL_COMPARE:-}" ]; then
     GGML_SQA_PREFILL=tiles "$work/bench-squeezed-attn-cuda" ${QUICK:+--quick} --prefill-only --json "$out/bench-prefill-tiles.json" 2>&1 \
         | grep -v "CUDA graph warmup" | tee "$out/bench-prefill-tiles.log"
     phase prefill-compare "$t0"
+fi
+# CONTIGUOUS_AB=1: the 128K decode benchmark again, with and without --contiguous-clusters (each level-2 cluster one run
+# of consecutive cells instead of cells scattered at random), in one process each, one after the other
+if [ -n "${CONTIGUOUS_AB:-}" ]; then
+    for v in "" --contiguous-clusters; do
+        "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 $v 2>&1 | grep -E "^131072|clusters" | tee -a "$out/contiguous.log"
+        # kernel C alone at keep 1/8 (after 6 calls each of dense and 1/4: 5 warm-up, 1 timed)
+        command -v ncu >/dev/null && ncu --clock-control none --kernel-name regex:sqa_dec_attn --launch-skip 12 --launch-count 2 \
+            --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
+            "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 --reps 1 $v 2>&1 \
+            | grep -E "sqa_dec_attn|duration|bytes_read|throughput" | tee -a "$out/contiguous.log"
+    done
 fi
 # SWEEP_BLOCKS="2 6": the 128K decode benchmark again with GGML_SQA_BLOCKS_PER_SM set to each value (tuning)
 for b in ${SWEEP_BLOCKS:-}; do
