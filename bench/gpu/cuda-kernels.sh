@@ -47,6 +47,10 @@ for p in "${patches[@]}"; do
         patch -p1 -s -f --no-backup-if-mismatch < "$p" && echo "applied: $(basename "$p")"
     fi
 done
+# EXTRA_PATCHES="bench/gpu/diagnostics/sqa-timeline.diff ...": diagnostic patches on top (never shipped)
+for p in ${EXTRA_PATCHES:-}; do
+    patch -p1 -s -f --no-backup-if-mismatch < "$root/$p" && echo "applied (diagnostic): $p"
+done
 src=$work/pkg/llama/llama.cpp
 phase source "$t0"
 
@@ -111,6 +115,16 @@ if [ -n "${CONTIGUOUS_AB:-}" ]; then
             "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 --reps 1 $v 2>&1 \
             | grep -E "sqa_dec_attn|duration|bytes_read|throughput" | tee -a "$out/contiguous.log"
     done
+fi
+# TIMELINE=1 (with EXTRA_PATCHES=bench/gpu/diagnostics/sqa-timeline.diff): the 128K decode benchmark with every block
+# of A, B and C stamping its phases, CUDA graphs off: the op's per-call timelines in timeline.log, every block of C in
+# timeline-blocks.txt.gz
+if [ -n "${TIMELINE:-}" ]; then
+    GGML_CUDA_DISABLE_GRAPHS=1 GGML_SQA_TIMELINE=1 GGML_SQA_TIMELINE_FILE="$work/timeline-blocks.txt" \
+        "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 --reps 3 2>&1 \
+        | grep -E "^131072|sqa timeline" > "$out/timeline.log" || true
+    grep -c "sqa timeline" "$out/timeline.log" || true
+    [ -f "$work/timeline-blocks.txt" ] && gzip -c "$work/timeline-blocks.txt" > "$out/timeline-blocks.txt.gz"
 fi
 # SWEEP_BLOCKS="2 6": the 128K decode benchmark again with GGML_SQA_BLOCKS_PER_SM set to each value (tuning)
 for b in ${SWEEP_BLOCKS:-}; do
