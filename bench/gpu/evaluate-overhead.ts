@@ -19,6 +19,8 @@ const {values} = parseArgs({options: {
     contexts: {type: "string", default: "both"}
 }});
 const depth = Number(values.depth);
+if (!["one", "unified", "both"].includes(values.contexts!) || !(depth >= 0))
+    throw new Error(`--contexts must be one, unified or both (got ${values.contexts}); --depth a count of tokens (got ${values.depth})`);
 const tokens = Number(values.tokens);
 // llama.cpp's own count of the time spent in llama_decode (its perf timings, printed at info level), next to the wall time
 const perfLines: string[] = [];
