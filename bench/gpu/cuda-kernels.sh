@@ -153,32 +153,35 @@ if [ -n "${PROFILE_FULL:-}" ]; then
     gzip -c "$work/source.csv" > "$out/ncu-source.csv.gz" || true
     python3 - "$work/source.csv" > "$out/ncu-source.txt" 2>&1 <<'PY' || true
 import csv, sys
-# the source page prints one table per kernel launch; keep, per launch, the 40 lines with the most stall samples
-rows, cur, out = [], None, []
-for r in csv.reader(open(sys.argv[1], errors="replace")):
-    if not r:
+# The source page is one table per (source file, kernel): "File Path", "Function Name", a header, then rows, where
+# rows with Address "-" are source lines. For our file, per kernel (its first profiled launch): the stall reasons'
+# shares and the 25 lines with the most stall samples, each with its top three reasons.
+rows = list(csv.reader(open(sys.argv[1], errors="replace")))
+seen = set()
+i = 0
+while i < len(rows):
+    if not rows[i] or rows[i][0] != "File Path":
+        i += 1
         continue
-    if "Warp Stall Sampling (All Samples)" in r or "Address" in r[0] or "# Address" in r[0]:
-        cur = r; out.append(("HEADER", r)); continue
-    if cur and len(r) == len(cur):
-        out.append(("ROW", dict(zip(cur, r))))
-blocks, b = [], None
-for kind, x in out:
-    if kind == "HEADER":
-        b = []; blocks.append((x, b))
-    else:
-        b.append(x)
-for hdr, b in blocks:
-    key = next((k for k in hdr if k.startswith("Warp Stall Sampling (All")), None)
-    if not key:
+    path, func, hdr = rows[i][1], rows[i + 1][1], rows[i + 2]
+    j = i + 3
+    while j < len(rows) and rows[j] and rows[j][0] != "File Path":
+        j += 1
+    body, i = rows[i + 3:j], j
+    if not path.endswith("squeezed-attn.cu") or func in seen or "Warp Stall Sampling (All Samples)" not in hdr:
         continue
-    def v(d):
-        try: return float(d[key].replace(",", ""))
-        except: return 0.0
-    tot = sum(v(d) for d in b)
-    print("=== launch: %d lines, %d samples; columns: %s" % (len(b), tot, ",".join(hdr[:6])))
-    for d in sorted(b, key=v, reverse=True)[:40]:
-        print("%6.1f%%  %s" % (100*v(d)/max(tot,1), " | ".join(str(d.get(k, ""))[:110] for k in hdr[:3])))
+    seen.add(func)
+    num = lambda r, k: float(r[hdr.index(k)] or 0)
+    lines = [r for r in body if len(r) == len(hdr) and r[2] == "-" and r[0]]
+    reasons = [h for h in hdr if h.startswith("stall_") and "(Not Issued)" not in h]
+    total = {h: sum(num(r, h) for r in lines) for h in reasons}
+    all_ = sum(total.values()) or 1
+    print("== %s: %d samples; %s" % (func, all_, ", ".join("%s %.0f%%" % (h[6:], 100*v/all_)
+        for h, v in sorted(total.items(), key=lambda x: -x[1]) if v/all_ >= 0.01)))
+    for r in sorted(lines, key=lambda r: -num(r, "Warp Stall Sampling (All Samples)"))[:25]:
+        top = sorted(((h[6:], num(r, h)) for h in reasons), key=lambda x: -x[1])[:3]
+        print("%6s %6d  %-40s %s" % (r[0], num(r, "Warp Stall Sampling (All Samples)"),
+            ", ".join("%s:%d" % t for t in top if t[1] > 0), r[1][:90]))
 PY
     phase profile-full "$t0"
 fi
