@@ -122,7 +122,14 @@ export async function runCommand(page: Page, title: string, options: {timeoutMs?
         await input.press("Enter");
     else
         await row.click();
-    await widget.waitFor({state: "hidden", timeout: 5000});
+    // The palette is done when the widget hides, or when a command that asks for input (Squeeze's question box) has
+    // already reused the same widget without a ">" command prefix: that can happen before a hidden state is ever seen.
+    const closeBy = Date.now() + 5000;
+    while (await widget.isVisible() && (await input.inputValue().catch(() => ">")).startsWith(">")) {
+        if (Date.now() > closeBy)
+            throw new Error(`the command palette did not close after choosing "${title}"`);
+        await page.waitForTimeout(50);
+    }
 }
 
 async function openCommandPalette(page: Page): Promise<void> {
