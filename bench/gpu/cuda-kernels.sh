@@ -8,7 +8,8 @@
 # Options (env): QUICK=1 runs the small parity cases and one context only; SKIP_BENCH=1 stops after parity;
 # PREFILL_COMPARE=1 also runs the 512-token rows and the parity test with GGML_SQA_PREFILL=tiles (the old prefill path);
 # DECODE_ONLY=1 benchmarks decode only; CONTIGUOUS_AB=1 adds the 128K decode benchmark over scattered and contiguous
-# clusters; PROFILE=1 adds an Nsight Compute pass over the 128K decode cases (ncu.csv).
+# clusters; AB_ENV="VAR=1" runs the 128K decode benchmark without and with VAR, PARITY_ENV="VAR=1" the parity test with
+# VAR too; PROFILE=1 adds an Nsight Compute pass over the 128K decode cases (ncu.csv).
 # Parity and the decode benchmark run twice: tensor-core decode (default) and GGML_SQA_MMA=0 (F32 arithmetic).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -47,7 +48,8 @@ for p in "${patches[@]}"; do
         patch -p1 -s -f --no-backup-if-mismatch < "$p" && echo "applied: $(basename "$p")"
     fi
 done
-# EXTRA_PATCHES="bench/gpu/diagnostics/sqa-timeline.diff ...": diagnostic patches on top (never shipped)
+# EXTRA_PATCHES="bench/gpu/diagnostics/sqa-timeline-after-0031.diff ...": diagnostic patches on top (never shipped;
+# bench/gpu/diagnostics/README.md says which applies to which patch level)
 for p in ${EXTRA_PATCHES:-}; do
     patch -p1 -s -f --no-backup-if-mismatch < "$root/$p" && echo "applied (diagnostic): $p"
 done
@@ -80,6 +82,11 @@ rc_parity=0
 "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} 2>&1 | tee "$out/parity.log" || rc_parity=$?
 GGML_SQA_MMA=0 "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} > "$out/parity-f32.log" 2>&1 || rc_parity=$?
 grep -E "FAIL|all passed" "$out/parity-f32.log" | tail -5 || true
+# PARITY_ENV="VAR=1": our parity test once more with VAR set (a candidate's switch back to its old path)
+if [ -n "${PARITY_ENV:-}" ]; then
+    env $PARITY_ENV "$work/test-squeezed-attn-cuda" ${QUICK:+--quick} > "$out/parity-env.log" 2>&1 || rc_parity=$?
+    echo "$PARITY_ENV: $(grep -E "FAIL|all passed" "$out/parity-env.log" | tail -3)"
+fi
 # llama.cpp's own harness, our ops' cases (patch 0023): every backend that claims an op against the CPU
 for op in SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE; do
     "$work/test-backend-ops" -o "$op" > "$out/test-backend-ops-$op.log" 2>&1 || rc_parity=1
@@ -116,7 +123,7 @@ if [ -n "${CONTIGUOUS_AB:-}" ]; then
             | grep -E "sqa_dec_attn|duration|bytes_read|throughput" | tee -a "$out/contiguous.log"
     done
 fi
-# TIMELINE=1 (with EXTRA_PATCHES=bench/gpu/diagnostics/sqa-timeline.diff): the 128K decode benchmark with every block
+# TIMELINE=1 (with EXTRA_PATCHES=bench/gpu/diagnostics/sqa-timeline-after-0031.diff): the 128K decode benchmark with every block
 # of A, B and C stamping its phases, CUDA graphs off: the op's per-call timelines in timeline.log, every block of C in
 # timeline-blocks.txt.gz
 if [ -n "${TIMELINE:-}" ]; then
@@ -125,6 +132,16 @@ if [ -n "${TIMELINE:-}" ]; then
         | grep -E "^131072|sqa timeline" > "$out/timeline.log" || true
     grep -c "sqa timeline" "$out/timeline.log" || true
     [ -f "$work/timeline-blocks.txt" ] && gzip -c "$work/timeline-blocks.txt" > "$out/timeline-blocks.txt.gz"
+fi
+# AB_ENV="GGML_SQA_EVEN_SPLITS=1": the 128K decode benchmark without and with that setting, alternating, twice each, in
+# this build (a candidate patch's switch back to the old behaviour: the same card, the same binary)
+if [ -n "${AB_ENV:-}" ]; then
+    for r in 1 2; do
+        for e in "" "$AB_ENV"; do
+            echo "run $r: ${e:-default}" | tee -a "$out/ab.log"
+            env $e "$work/bench-squeezed-attn-cuda" --decode-only --only-ctx 131072 2>&1 | grep -E "^131072" | tee -a "$out/ab.log"
+        done
+    done
 fi
 # SWEEP_BLOCKS="2 6": the 128K decode benchmark again with GGML_SQA_BLOCKS_PER_SM set to each value (tuning)
 for b in ${SWEEP_BLOCKS:-}; do

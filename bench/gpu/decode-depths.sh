@@ -14,7 +14,8 @@
 # GGML_SQA_PDL=0 (patch 0022's programmatic dependent launches off, the rest of llama.cpp unchanged); BLOCKS_AB="8"
 # repeats it with GGML_SQA_BLOCKS_PER_SM set to each value (the decode kernel's splits per SM; 4 by default).
 # Recipe: as index-128k.sh (carry .gpu-carry, dist/cli.mjs, dist/engine.mjs; leave the big fixtures behind).
-# Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, PARITY=0|1, PDL_AB=0|1, BLOCKS_AB="6 8", SKIP_BUILD=1 (a warm
+# Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, ASK_KEEPS="0.125 1", PARITY=0|1, PDL_AB=0|1,
+# BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" (see below), SKIP_BUILD=1 (a warm
 # machine that ran this script before: keep its Node, build and model). Results in $OUT: summary.json, stock.json,
 # squeeze.json, gpu.txt, logs.tgz.
 set -uo pipefail
@@ -117,6 +118,19 @@ for b in ${BLOCKS_AB:-}; do
     phase "blocks$b" "$t0"
 done
 
+# AB_ENV="GGML_SQA_EVEN_SPLITS=1,GGML_SQA_B_BLOCKS=1 ...": step 3 again at the deepest depth, keep 1/8, once per entry
+# with its variables set (commas between the variables of one entry): a patch's switch back to its old path, same call
+i=0
+for e in ${AB_ENV:-}; do
+    i=$((i + 1)); t0=$(date +%s); deepest=${depths##*,}
+    echo "$e" > "$out/squeeze-env$i.name"
+    env ${e//,/ } timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \
+        --json "$out/squeeze-env$i.json" > "$out/squeeze-env$i.log" 2>&1
+    echo "bench-squeeze-decode $e rc=$?" | tee -a "$out/phases.txt"
+    grep -E "^\|" "$out/squeeze-env$i.log"
+    phase "env$i" "$t0"
+done
+
 if [ "${ASK:-1}" = 1 ]; then
     for keep in ${ASK_KEEPS:-1}; do   # 1: dense; another fraction builds the index in the same process first
         t0=$(date +%s)
@@ -137,6 +151,8 @@ const sq = read("squeeze.json");
 const pdlOff = read("squeeze-pdl-off.json");
 const blocks = Object.fromEntries(fs.readdirSync(out).filter((n) => /^squeeze-blocks\d+\.json$/.test(n))
     .map((n) => [n.slice("squeeze-blocks".length, -".json".length), read(n)?.rows]));
+const envAB = fs.readdirSync(out).filter((n) => /^squeeze-env\d+\.json$/.test(n))
+    .map((n) => ({env: fs.readFileSync(path.join(out, n.replace(/json$/, "name")), "utf8").trim(), rows: read(n)?.rows}));
 const parity = fs.existsSync(path.join(out, "parity.log")) ? fs.readFileSync(path.join(out, "parity.log"), "utf8").trim().split("\n").slice(-2) : undefined;
 const rows = (sq?.rows ?? []).map((r) => {
     const s = stock.find((x) => x.depth === r.depth);
@@ -157,7 +173,7 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
     parity, stock, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
-    asks
+    squeezeEnvAB: envAB, asks
 };
 fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
 console.log(JSON.stringify(summary, null, 1));

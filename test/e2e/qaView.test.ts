@@ -11,14 +11,14 @@ import {after, describe, it} from "node:test";
 import type {FrameLocator, Page} from "playwright-core";
 import {repoRoot} from "../vscode/codeServer.js";
 import {installExtension, openWorkbench, runCommand, screenshot, webviewFrame, type Workbench} from "./harness/workbench.js";
+import {copySampleWorkspace} from "./harness/workspace.js";
 
 const vsixPath = path.join(repoRoot, "squeeze-linux-x64.vsix");
 const temporary: string[] = [];
 
 function sampleWorkspace(settings: Record<string, unknown>): string {
-    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-e2e-ws-"));
+    const folder = copySampleWorkspace("squeeze-e2e-ws-");
     temporary.push(folder);
-    fs.cpSync(path.join(repoRoot, "test", "fixtures", "workspaces", "sample-app"), folder, {recursive: true});
     fs.mkdirSync(path.join(folder, ".vscode"));
     fs.writeFileSync(path.join(folder, ".vscode", "settings.json"), JSON.stringify({"squeeze.threads": 2, ...settings}, null, 2));
     return folder;
@@ -110,8 +110,11 @@ describe("Q&A view in VS Code (code-server + Chromium)", {timeout: 600_000}, () 
         const workbench = await openWorkbench({folder, extensionDevelopmentPath: repoRoot});
         try {
             const {page} = workbench;
-            const {frame, answer} = await askAndWatch(page, "How does TodoList add an item?");
-            assert.ok(answer.trim().length > 10, `an answer arrived (${JSON.stringify(answer.slice(0, 80))})`);
+            const {frame, states, answer} = await askAndWatch(page, "How does TodoList add an item?");
+            // A 20M-parameter model's greedy answer is not prose (often lines of '#', which render short): what this
+            // test checks is that its tokens streamed through the real shapes' kernels and the answer completed.
+            assert.ok(answer.trim().length > 0 && states.length >= 1, `an answer streamed (${JSON.stringify(answer.slice(0, 80))})`);
+            assert.match((await frame.locator("#current-summary").textContent()) ?? "", /\b[1-9]\d* tokens in/, "the answer completed with tokens");
             assert.match((await frame.locator("#model-name").textContent()) ?? "", /squeeze-code-20m/, "the view names the model in use");
             assert.doesNotMatch((await frame.locator("#model-notes").textContent()) ?? "", /children's stories/);
             await frame.locator("#current-summary").filter({hasText: /Squeezed Attention kept \d+(\.\d)?% of the workspace's keys/})

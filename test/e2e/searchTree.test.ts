@@ -12,6 +12,7 @@ import {after, describe, it} from "node:test";
 import type {Frame, FrameLocator, Page} from "playwright-core";
 import {repoRoot} from "../vscode/codeServer.js";
 import {openWorkbench, runCommand, screenshot, webviewFrame, type Workbench} from "./harness/workbench.js";
+import {copySampleWorkspace} from "./harness/workspace.js";
 
 const temporary: string[] = [];
 const recordedSearch = path.join(repoRoot, "test", "unit", "webview", "fixtures", "ets-w250-2001-nodes.jsonl");
@@ -22,9 +23,8 @@ after(() => {
 });
 
 function sampleWorkspace(settings: Record<string, unknown>): string {
-    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-e2e-tree-"));
+    const folder = copySampleWorkspace("squeeze-e2e-tree-");
     temporary.push(folder);
-    fs.cpSync(path.join(repoRoot, "test", "fixtures", "workspaces", "sample-app"), folder, {recursive: true});
     fs.mkdirSync(path.join(folder, ".vscode"));
     writeSettings(folder, {"squeeze.threads": 2, ...settings});
     return folder;
