@@ -11,7 +11,7 @@ import {after, describe, it} from "node:test";
 import type {FrameLocator, Page} from "playwright-core";
 import {repoRoot} from "../vscode/codeServer.js";
 import {installExtension, openWorkbench, runCommand, screenshot, webviewFrame, type Workbench} from "./harness/workbench.js";
-import {copySampleWorkspace} from "./harness/workspace.js";
+import {copySampleWorkspace} from "../fixtures/workspaces/sampleWorkspace.js";
 
 const vsixPath = path.join(repoRoot, "squeeze-linux-x64.vsix");
 const temporary: string[] = [];

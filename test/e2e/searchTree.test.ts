@@ -12,7 +12,7 @@ import {after, describe, it} from "node:test";
 import type {Frame, FrameLocator, Page} from "playwright-core";
 import {repoRoot} from "../vscode/codeServer.js";
 import {openWorkbench, runCommand, screenshot, webviewFrame, type Workbench} from "./harness/workbench.js";
-import {copySampleWorkspace} from "./harness/workspace.js";
+import {copySampleWorkspace} from "../fixtures/workspaces/sampleWorkspace.js";
 
 const temporary: string[] = [];
 const recordedSearch = path.join(repoRoot, "test", "unit", "webview", "fixtures", "ets-w250-2001-nodes.jsonl");

@@ -10,8 +10,7 @@ import path from "node:path";
 import {after, before, describe, it} from "node:test";
 import {Engine} from "../../src/engine/engine.js";
 import {defaultAttention} from "../../src/engine/attention/squeezedAttention.js";
-
-const sampleApp = path.resolve(import.meta.dirname, "..", "fixtures", "workspaces", "sample-app");
+import {copySampleWorkspace} from "../fixtures/workspaces/sampleWorkspace.js";
 
 describe("citations from the measured key mass (stories260K, patched build)", () => {
     const engine = new Engine({});
@@ -19,13 +18,8 @@ describe("citations from the measured key mass (stories260K, patched build)", ()
     let storage: string;
 
     before(async () => {
-        workspace = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-citation-ws-"));
+        workspace = copySampleWorkspace("squeeze-citation-ws-");
         storage = fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-citation-store-"));
-        fs.cpSync(sampleApp, workspace, {recursive: true});
-        const files = fs.readdirSync(workspace, {recursive: true, withFileTypes: true}).filter((entry) => entry.isFile())
-            .map((entry) => path.join(entry.parentPath, entry.name)).sort();
-        const base = Date.UTC(2026, 0, 1) / 1000;
-        files.forEach((file, i) => fs.utimesSync(file, base + i, base + i));
         fs.mkdirSync(path.join(workspace, ".vscode"));
         fs.writeFileSync(path.join(workspace, ".vscode", "settings.json"),
             JSON.stringify({"squeeze.threads": 2, "squeeze.answer.maxTokens": 600}, null, 2));
