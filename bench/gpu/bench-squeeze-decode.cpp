@@ -14,7 +14,9 @@
 // Tokens are uniform random ids (fixed seed), as llama-bench's.
 //
 // Usage: bench-squeeze-decode -m model.gguf [-d 32768,65536,126976] [-n 64] [-r 3] [-k 0.25,0.125] [-ngl 99]
-//        [-t threads] [-b 2048] [-ub 512] [--window 100] [--kmeans auto|cpu|graph] [--json out.json]
+//        [-t threads] [-b 2048] [-ub 512] [--window 100] [--kmeans auto|cpu|graph] [--level1-ratio 0.1] [--json out.json]
+// --level1-ratio 0 builds a one-level index (every level-2 centroid scored by the lookup, no level-1 step); the
+// environment variable SQUEEZE_BENCH_LEVEL1_RATIO overrides the option (for decode-depths.sh's AB_ENV).
 
 #include "llama.h"
 #include "llama-squeeze.h"
@@ -38,6 +40,7 @@ struct options {
     std::vector<float> keeps = {0.25f, 0.125f};
     int n_gen = 64, reps = 3, ngl = 99, threads = 0, n_batch = 2048, n_ubatch = 512, window = 100;
     int32_t kmeans = LLAMA_SQUEEZE_KMEANS_AUTO;
+    float level1_ratio = -1.0f; // < 0: the library's default
     std::string json;
 };
 
@@ -84,6 +87,8 @@ options parse(int argc, char ** argv) {
         else if (a == "--kmeans") {
             const std::string k = next();
             o.kmeans = k == "cpu" ? LLAMA_SQUEEZE_KMEANS_CPU : k == "graph" ? LLAMA_SQUEEZE_KMEANS_GRAPH : LLAMA_SQUEEZE_KMEANS_AUTO;
+        } else if (a == "--level1-ratio") {
+            o.level1_ratio = std::stof(next());
         } else {
             fprintf(stderr, "unknown argument %s (see the header of bench-squeeze-decode.cpp)\n", a.c_str());
             exit(2);
@@ -92,6 +97,9 @@ options parse(int argc, char ** argv) {
     if (o.model.empty() || o.n_gen < 1 || o.reps < 1 || o.depths.empty()) {
         fprintf(stderr, "usage: bench-squeeze-decode -m model.gguf [-d 32768,65536] [-n 64] [-r 3] [-k 0.25,0.125] ...\n");
         exit(2);
+    }
+    if (const char * e = getenv("SQUEEZE_BENCH_LEVEL1_RATIO")) {
+        o.level1_ratio = std::stof(e);
     }
     if (o.threads <= 0) {
         o.threads = (int) std::max(1u, std::thread::hardware_concurrency());
@@ -247,6 +255,9 @@ int main(int argc, char ** argv) {
         ip.n_window = o.window;
         ip.n_threads = o.threads;
         ip.kmeans_backend = o.kmeans;
+        if (o.level1_ratio >= 0) {
+            ip.level1_ratio = o.level1_ratio;
+        }
         llama_squeeze_index * idx = nullptr;
         t0 = now_ms();
         if (llama_squeeze_build_index(ctx, 0, ip, &idx) != LLAMA_SQUEEZE_OK) {

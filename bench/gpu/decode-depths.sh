@@ -15,7 +15,7 @@
 # repeats it with GGML_SQA_BLOCKS_PER_SM set to each value (the decode kernel's splits per SM; 4 by default).
 # Recipe: as index-128k.sh (carry .gpu-carry, dist/cli.mjs, dist/engine.mjs; leave the big fixtures behind).
 # Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, ASK_KEEPS="0.125 1", PARITY=0|1, PDL_AB=0|1,
-# BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" (see below), SKIP_BUILD=1 (a warm
+# BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" and STOCK_AB_ENV (see below), STOCK=0, SQUEEZE=0, SKIP_BUILD=1 (a warm
 # machine that ran this script before: keep its Node, build and model). Results in $OUT: summary.json, stock.json,
 # squeeze.json, gpu.txt, logs.tgz.
 set -uo pipefail
@@ -89,6 +89,18 @@ echo "llama-bench rc=$?" | tee -a "$out/phases.txt"
 phase stock "$t0"
 fi
 
+# STOCK_AB_ENV="VAR=1 ...": llama-bench again at the deepest depth, once per entry with its variables set (commas between
+# the variables of one entry), e.g. a diagnostic's switch (bench/gpu/diagnostics/)
+i=0
+for e in ${STOCK_AB_ENV:-}; do
+    i=$((i + 1)); t0=$(date +%s); deepest=${depths##*,}
+    echo "$e" > "$out/stock-env$i.name"
+    env ${e//,/ } timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" -d "$deepest" -r 1 -o json \
+        > "$out/stock-env$i.json" 2> "$out/stock-env$i.log"
+    echo "llama-bench $e rc=$?" | tee -a "$out/phases.txt"
+    phase "stock-env$i" "$t0"
+done
+
 if [ "${SQUEEZE:-1}" = 1 ]; then
 t0=$(date +%s)
 timeout 260 /tmp/bench-squeeze-decode -m "$model" -d "$depths" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.25,0.125 \
@@ -146,7 +158,10 @@ node - "$out" <<'JS'
 const fs = require("fs"), path = require("path");
 const out = process.argv[2];
 const read = (n) => { try { return JSON.parse(fs.readFileSync(path.join(out, n), "utf8")); } catch { return undefined; } };
-const stock = (read("stock.json") ?? []).map((r) => ({depth: r.n_depth, tokens: r.n_gen, tps: r.avg_ts, msToken: 1000 / r.avg_ts}));
+const stockRows = (j) => (j ?? []).map((r) => ({depth: r.n_depth, tokens: r.n_gen, tps: r.avg_ts, msToken: 1000 / r.avg_ts}));
+const stock = stockRows(read("stock.json"));
+const stockEnvAB = fs.readdirSync(out).filter((n) => /^stock-env\d+\.json$/.test(n))
+    .map((n) => ({env: fs.readFileSync(path.join(out, n.replace(/json$/, "name")), "utf8").trim(), rows: stockRows(read(n))}));
 const sq = read("squeeze.json");
 const pdlOff = read("squeeze-pdl-off.json");
 const blocks = Object.fromEntries(fs.readdirSync(out).filter((n) => /^squeeze-blocks\d+\.json$/.test(n))
@@ -172,7 +187,7 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
 }
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
-    parity, stock, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
+    parity, stock, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
     squeezeEnvAB: envAB, asks
 };
 fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
