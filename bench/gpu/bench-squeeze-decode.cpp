@@ -17,6 +17,7 @@
 //        [-t threads] [-b 2048] [-ub 512] [--window 100] [--kmeans auto|cpu|graph] [--level1-ratio 0.1] [--json out.json]
 // --level1-ratio 0 builds a one-level index (every level-2 centroid scored by the lookup, no level-1 step); the
 // environment variable SQUEEZE_BENCH_LEVEL1_RATIO overrides the option (for decode-depths.sh's AB_ENV).
+// SQUEEZE_BENCH_SEQ_MAX=256 gives the context 256 sequences (the engine's search context) instead of 2.
 
 #include "llama.h"
 #include "llama-squeeze.h"
@@ -199,6 +200,9 @@ int main(int argc, char ** argv) {
         cp.n_batch = o.n_batch;
         cp.n_ubatch = o.n_ubatch;
         cp.n_seq_max = 2;        // 0: the fixed context; 1: calibration's scratch sequence
+        if (const char * e = getenv("SQUEEZE_BENCH_SEQ_MAX")) {
+            cp.n_seq_max = (uint32_t) std::max(2, atoi(e));
+        }
         cp.kv_unified = true;    // one KV stream: the squeezed op indexes the cells of sequence 0
         cp.n_threads = cp.n_threads_batch = o.threads;
         cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
