@@ -160,14 +160,15 @@ const out = process.argv[2];
 const read = (n) => { try { return JSON.parse(fs.readFileSync(path.join(out, n), "utf8")); } catch { return undefined; } };
 const stockRows = (j) => (j ?? []).map((r) => ({depth: r.n_depth, tokens: r.n_gen, tps: r.avg_ts, msToken: 1000 / r.avg_ts}));
 const stock = stockRows(read("stock.json"));
-const stockEnvAB = fs.readdirSync(out).filter((n) => /^stock-env\d+\.json$/.test(n))
-    .map((n) => ({env: fs.readFileSync(path.join(out, n.replace(/json$/, "name")), "utf8").trim(), rows: stockRows(read(n))}));
+// the runs of an A/B loop: <prefix>N.json beside <prefix>N.name (its variables)
+const envRuns = (prefix, rowsOf) => fs.readdirSync(out).filter((n) => n.startsWith(prefix) && /\d+\.json$/.test(n))
+    .map((n) => ({env: fs.readFileSync(path.join(out, n.replace(/json$/, "name")), "utf8").trim(), rows: rowsOf(read(n))}));
+const stockEnvAB = envRuns("stock-env", stockRows);
 const sq = read("squeeze.json");
 const pdlOff = read("squeeze-pdl-off.json");
 const blocks = Object.fromEntries(fs.readdirSync(out).filter((n) => /^squeeze-blocks\d+\.json$/.test(n))
     .map((n) => [n.slice("squeeze-blocks".length, -".json".length), read(n)?.rows]));
-const envAB = fs.readdirSync(out).filter((n) => /^squeeze-env\d+\.json$/.test(n))
-    .map((n) => ({env: fs.readFileSync(path.join(out, n.replace(/json$/, "name")), "utf8").trim(), rows: read(n)?.rows}));
+const envAB = envRuns("squeeze-env", (j) => j?.rows);
 const parity = fs.existsSync(path.join(out, "parity.log")) ? fs.readFileSync(path.join(out, "parity.log"), "utf8").trim().split("\n").slice(-2) : undefined;
 const rows = (sq?.rows ?? []).map((r) => {
     const s = stock.find((x) => x.depth === r.depth);
