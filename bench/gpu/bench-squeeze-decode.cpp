@@ -18,6 +18,9 @@
 // --level1-ratio 0 builds a one-level index (every level-2 centroid scored by the lookup, no level-1 step); the
 // environment variable SQUEEZE_BENCH_LEVEL1_RATIO overrides the option (for decode-depths.sh's AB_ENV).
 // SQUEEZE_BENCH_SEQ_MAX=256 gives the context 256 sequences (the engine's search context) instead of 2.
+// SQUEEZE_BENCH_AB_ENV=NAME=VALUE: after each keep fraction's row, the same decode with NAME=VALUE in the environment
+// while attaching, then without, twice (rows B, A, B, A, marked by "variant"): a switch that the library reads at
+// attach (e.g. LLAMA_SQUEEZE_MASK_PER_CELL=1, patch 0033) compared in one process, on one prefilled KV cache.
 
 #include "llama.h"
 #include "llama-squeeze.h"
@@ -129,8 +132,10 @@ bool decode_run(llama_context * ctx, const std::vector<llama_token> & toks, size
 }
 
 // n one-token steps after depth D, each llama_decode + llama_synchronize (llama-bench's tg); ms per token, or -1.
-// One batch for all steps: nothing is allocated inside the timed loop.
-double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int depth) {
+// One batch for all steps: nothing is allocated inside the timed loop. host_ms (if given) gets the time per token
+// inside llama_decode alone: the host's work before the GPU has the step (inputs, the KQ mask, the graph launch; the
+// GPU runs asynchronously until llama_synchronize), i.e. time the GPU spends waiting on the host.
+double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int depth, double * host_ms = nullptr) {
     llama_memory_t mem = llama_get_memory(ctx);
     llama_batch batch = llama_batch_init(1, 0, 1);
     batch.n_tokens = 1;
@@ -138,14 +143,20 @@ double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int
     batch.seq_id[0][0] = 0;
     batch.logits[0] = true;
     bool ok = true;
+    double host = 0;
     const double t0 = now_ms();
     for (size_t i = 0; i < gen.size() && ok; ++i) {
         batch.token[0] = gen[i];
         batch.pos[0] = depth + (llama_pos) i;
+        const double t1 = now_ms();
         ok = llama_decode(ctx, batch) == 0;
+        host += now_ms() - t1;
         llama_synchronize(ctx);
     }
     const double ms = (now_ms() - t0)/gen.size();
+    if (host_ms) {
+        *host_ms = host/gen.size();
+    }
     llama_batch_free(batch);
     llama_memory_seq_rm(mem, 0, depth, -1);
     return ok ? ms : -1;
@@ -160,8 +171,10 @@ struct row {
     int depth;
     float keep;         // 1: dense
     double ms_token;    // median over the repetitions
+    double host_ms;     // of which inside llama_decode (time_steps), median over the repetitions
     double ms_min, ms_max;
     float kept;         // the share of indexed keys kept for the timed tokens (1 for dense)
+    std::string variant; // SQUEEZE_BENCH_AB_ENV's NAME=VALUE, "without" for its A rows, empty otherwise
 };
 
 } // namespace
@@ -229,21 +242,24 @@ int main(int argc, char ** argv) {
         llama_synchronize(ctx);
         const double prefill_ms = now_ms() - t0;
 
-        auto run_mode = [&](float keep, float kept) {
+        auto run_mode = [&](float keep, float kept, const std::string & variant = "") {
             time_steps(ctx, std::vector<llama_token>(gen.begin(), gen.begin() + std::min(4, o.n_gen)), depth); // warm-up
-            std::vector<double> ms;
+            std::vector<double> ms, host;
             for (int r = 0; r < o.reps; ++r) {
-                const double x = time_steps(ctx, gen, depth);
+                double h = 0;
+                const double x = time_steps(ctx, gen, depth, &h);
                 if (x < 0) {
                     return false;
                 }
                 ms.push_back(x);
+                host.push_back(h);
             }
-            rows.push_back({depth, keep, median(ms), *std::min_element(ms.begin(), ms.end()),
-                            *std::max_element(ms.begin(), ms.end()), kept});
-            printf("depth %6d  %-10s %8.3f ms/token  %7.1f t/s  (min %.3f, max %.3f)  kept %.3f\n", depth,
+            rows.push_back({depth, keep, median(ms), median(host), *std::min_element(ms.begin(), ms.end()),
+                            *std::max_element(ms.begin(), ms.end()), kept, variant});
+            printf("depth %6d  %-10s %8.3f ms/token  %7.1f t/s  (min %.3f, max %.3f; in llama_decode %.3f)  kept %.3f%s%s\n", depth,
                    keep >= 1 ? "dense" : ("keep " + std::to_string(keep).substr(0, 5)).c_str(), rows.back().ms_token,
-                   1000.0/rows.back().ms_token, rows.back().ms_min, rows.back().ms_max, kept);
+                   1000.0/rows.back().ms_token, rows.back().ms_min, rows.back().ms_max, rows.back().host_ms, kept,
+                   variant.empty() ? "" : "  ", variant.c_str());
             fflush(stdout);
             return true;
         };
@@ -298,6 +314,19 @@ int main(int argc, char ** argv) {
             const float kept = measure();
             ok = llama_squeeze_attach(ctx, idx, 0, thr1, thr2) == LLAMA_SQUEEZE_OK && run_mode(keep, kept);
             llama_squeeze_detach(ctx);
+            if (const char * ab = getenv("SQUEEZE_BENCH_AB_ENV"); ab && strchr(ab, '=')) {
+                const std::string name(ab, strchr(ab, '=') - ab), value(strchr(ab, '=') + 1);
+                for (int round = 0; round < 4 && ok; ++round) {
+                    const bool with = round % 2 == 0;
+                    if (with) {
+                        setenv(name.c_str(), value.c_str(), 1);
+                    }
+                    ok = llama_squeeze_attach(ctx, idx, 0, thr1, thr2) == LLAMA_SQUEEZE_OK;
+                    unsetenv(name.c_str());
+                    ok = ok && run_mode(keep, kept, with ? std::string(ab) : "without");
+                    llama_squeeze_detach(ctx);
+                }
+            }
             if (!ok) {
                 fprintf(stderr, "depth %d, keep %g: squeezed decode failed\n", depth, keep);
                 break;
@@ -325,16 +354,18 @@ int main(int argc, char ** argv) {
         for (const row & d : rows) {
             if (d.depth == r.depth && d.keep >= 1) dense = d.ms_token;
         }
-        printf("| %d | %s | %.3f | %.1f | %.3f | %.2fx |\n", r.depth, r.keep >= 1 ? "dense (flash attention)" :
-               ("keep " + std::to_string(r.keep).substr(0, 5)).c_str(), r.ms_token, 1000.0/r.ms_token, r.kept, dense/r.ms_token);
+        printf("| %d | %s%s%s | %.3f | %.1f | %.3f | %.2fx |\n", r.depth, r.keep >= 1 ? "dense (flash attention)" :
+               ("keep " + std::to_string(r.keep).substr(0, 5)).c_str(), r.variant.empty() ? "" : ", ", r.variant.c_str(),
+               r.ms_token, 1000.0/r.ms_token, r.kept, dense/r.ms_token);
     }
     if (!o.json.empty()) {
         FILE * f = fopen(o.json.c_str(), "w");
         if (f) {
             fprintf(f, "{\"n_gen\": %d, \"reps\": %d, \"rows\": [", o.n_gen, o.reps);
             for (size_t i = 0; i < rows.size(); ++i) {
-                fprintf(f, "%s{\"depth\": %d, \"keep\": %g, \"ms_token\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"kept\": %.4f}",
-                        i ? ", " : "", rows[i].depth, rows[i].keep, rows[i].ms_token, rows[i].ms_min, rows[i].ms_max, rows[i].kept);
+                fprintf(f, "%s{\"depth\": %d, \"keep\": %g, \"ms_token\": %.4f, \"host_ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"kept\": %.4f, \"variant\": \"%s\"}",
+                        i ? ", " : "", rows[i].depth, rows[i].keep, rows[i].ms_token, rows[i].host_ms, rows[i].ms_min, rows[i].ms_max, rows[i].kept,
+                        rows[i].variant.c_str());
             }
             fprintf(f, "], \"depths\": [%s]}\n", json_depths.c_str());
             fclose(f);

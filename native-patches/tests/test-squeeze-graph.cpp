@@ -10,7 +10,11 @@
 //      to F16 (flash attention also accumulates V in F16) while the op keeps F32: keep-all must be at least as close
 //      to the precise reference as llama.cpp's own dense path (within 1.5x + 1e-3);
 //   3. a sequence that does not see the fixed context gives the same logits with the index attached;
-//   4. the graph really contains GGML_OP_SQUEEZED_ATTN nodes while attached, and none after detach.
+//   4. the graph really contains GGML_OP_SQUEEZED_ATTN nodes while attached, and none after detach;
+//   5. the KQ mask the squeezed layers get is the same, byte for byte, with the fixed context's cells filled in one pass
+//      (patch 0033) and cell by cell (LLAMA_SQUEEZE_MASK_PER_CELL=1), over one batch that mixes a sequence that sees
+//      the whole fixed context, one that sees none of it and one that sees part of it, and again after the first loses
+//      part of it (the one-pass fill must notice); the logits too; and the one-pass fill really ran (its debug log).
 // Usage: test-squeeze-graph <model.gguf>. Exits non-zero on failure.
 
 #include "llama.h"
@@ -22,12 +26,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 static int g_failures = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); g_failures++; return false; } } while (0)
 
 static int64_t g_squeezed_nodes = 0;
+static std::vector<std::string> g_views; // patch 0033's debug lines: what the fixed cells are to a sequence
 static int64_t g_hinted_nodes   = 0; // with the fixed-range hint (patch 0013): the fixed context is one run of cells
 
 struct answer;
@@ -216,12 +222,166 @@ static bool run(llama_model * model, bool flash_attn, ggml_type kv_type) {
     return true;
 }
 
+// the KQ mask of the first squeezed node of the last decode
+static std::vector<uint8_t> g_mask;
+
+static bool mask_cb(ggml_tensor * t, bool ask, void *) {
+    if (t->op != GGML_OP_SQUEEZED_ATTN) {
+        return !ask;
+    }
+    if (!ask && g_mask.empty() && t->src[3]) {
+        g_mask.resize(ggml_nbytes(t->src[3]));
+        ggml_backend_tensor_get(t->src[3], g_mask.data(), 0, g_mask.size());
+    }
+    return true;
+}
+
+struct mask_run {
+    std::vector<uint8_t>            mask_mixed, mask_after_rm;
+    std::vector<std::vector<float>> logits;
+    std::vector<std::string>        views;
+};
+
+// one batch of three sequences (1: forked from the fixed context, 2: unrelated, 3: forked from its first 600 cells), then
+// sequence 1 alone after losing its first 100 cells; per_cell: LLAMA_SQUEEZE_MASK_PER_CELL=1 at attach
+static bool mask_pass(llama_context * ctx, const llama_squeeze_index * idx, const std::vector<llama_token> & toks,
+        int n_fixed, bool per_cell, mask_run & out) {
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+    llama_memory_t mem = llama_get_memory(ctx);
+    if (per_cell) {
+        setenv("LLAMA_SQUEEZE_MASK_PER_CELL", "1", 1);
+    } else {
+        unsetenv("LLAMA_SQUEEZE_MASK_PER_CELL");
+    }
+    CHECK(llama_squeeze_attach(ctx, idx, 0, -INFINITY, -INFINITY) == LLAMA_SQUEEZE_OK, "attach: %s", llama_squeeze_last_error());
+    unsetenv("LLAMA_SQUEEZE_MASK_PER_CELL");
+    for (llama_seq_id s = 1; s <= 3; ++s) {
+        llama_memory_seq_rm(mem, s, -1, -1);
+    }
+    llama_memory_seq_cp(mem, 0, 1, -1, -1);
+    llama_memory_seq_cp(mem, 0, 3, 0, 600);
+    g_views.clear();
+
+    const llama_seq_id seqs[3] = { 1, 2, 3 };
+    const llama_pos    p0s[3]  = { n_fixed, 0, 600 };
+    llama_batch batch = llama_batch_init(6, 0, 1);
+    batch.n_tokens = 6;
+    for (int i = 0; i < 6; ++i) {
+        batch.token[i] = toks[i];
+        batch.pos[i] = p0s[i/2] + i % 2;
+        batch.n_seq_id[i] = 1;
+        batch.seq_id[i][0] = seqs[i/2];
+        batch.logits[i] = i % 2 == 1;
+    }
+    g_mask.clear();
+    const bool ok = llama_decode(ctx, batch) == 0;
+    llama_batch_free(batch);
+    CHECK(ok, "decode the mixed batch");
+    CHECK(!g_mask.empty(), "no squeezed node in the mixed batch");
+    out.mask_mixed = g_mask;
+    for (int i = 1; i < 6; i += 2) {
+        const float * lg = llama_get_logits_ith(ctx, i);
+        out.logits.emplace_back(lg, lg + n_vocab);
+    }
+
+    CHECK(llama_memory_seq_rm(mem, 1, 0, 100), "remove part of sequence 1");
+    g_mask.clear();
+    CHECK(decode_seq(ctx, {toks[6]}, n_fixed + 2, 1), "decode after the removal");
+    CHECK(!g_mask.empty(), "no squeezed node after the removal");
+    out.mask_after_rm = g_mask;
+    const float * lg = llama_get_logits_ith(ctx, -1);
+    out.logits.emplace_back(lg, lg + n_vocab);
+    out.views = g_views;
+    llama_squeeze_detach(ctx);
+    for (llama_seq_id s = 1; s <= 3; ++s) {
+        llama_memory_seq_rm(mem, s, -1, -1);
+    }
+    return true;
+}
+
+static bool has_view(const std::vector<std::string> & views, const char * what) {
+    return std::any_of(views.begin(), views.end(), [&](const std::string & v) { return v.find(what) != std::string::npos; });
+}
+
+static bool run_mask(llama_model * model, bool flash_attn) {
+    printf("KQ mask test (patch 0033), flash attention %s\n", flash_attn ? "on" : "off");
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = 4096;
+    cp.n_batch = 512;
+    cp.n_ubatch = 512;
+    cp.n_seq_max = 4;
+    cp.kv_unified = true;
+    cp.n_threads = cp.n_threads_batch = 2;
+    cp.flash_attn_type = flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.type_k = GGML_TYPE_F16;
+    cp.type_v = GGML_TYPE_F16;
+    cp.cb_eval = mask_cb;
+    llama_context * ctx = llama_init_from_model(model, cp);
+    CHECK(ctx, "context");
+
+    const int n_fixed = 1200;
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::mt19937 rng(5);
+    std::vector<llama_token> fixed(n_fixed), toks(7);
+    for (auto & t : fixed) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    for (auto & t : toks) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    for (int p0 = 0; p0 < n_fixed; p0 += 512) {
+        const int n = std::min(512, n_fixed - p0);
+        CHECK(decode_seq(ctx, std::vector<llama_token>(fixed.begin() + p0, fixed.begin() + p0 + n), p0, 0), "prefill");
+    }
+    llama_squeeze_index_params ip = llama_squeeze_index_default_params();
+    ip.n_window = 100;
+    ip.n_threads = 2;
+    llama_squeeze_index * idx = nullptr;
+    CHECK(llama_squeeze_build_index(ctx, 0, ip, &idx) == LLAMA_SQUEEZE_OK, "build: %s", llama_squeeze_last_error());
+
+    mask_run cell, once;
+    CHECK(mask_pass(ctx, idx, toks, n_fixed, true,  cell), "per-cell pass");
+    CHECK(mask_pass(ctx, idx, toks, n_fixed, false, once), "one-pass pass");
+    llama_squeeze_index_free(idx);
+    llama_free(ctx);
+
+    double d = 0;
+    for (size_t i = 0; i < cell.logits.size(); ++i) {
+        for (int j = 0; j < n_vocab; ++j) {
+            d = std::max(d, (double) fabsf(cell.logits[i][j] - once.logits[i][j]));
+        }
+    }
+    printf("  mask bytes %zu / %zu: %s / %s; max |logit difference| %.2e; one-pass views:", once.mask_mixed.size(),
+            once.mask_after_rm.size(), cell.mask_mixed == once.mask_mixed ? "same" : "DIFFERENT",
+            cell.mask_after_rm == once.mask_after_rm ? "same" : "DIFFERENT", d);
+    for (const auto & v : once.views) {
+        printf(" [%s]", v.c_str());
+    }
+    printf("\n");
+    CHECK(cell.mask_mixed == once.mask_mixed, "the mixed batch's mask differs between one pass and cell by cell");
+    CHECK(cell.mask_after_rm == once.mask_after_rm, "the mask after the removal differs between one pass and cell by cell");
+    CHECK(d == 0.0, "the logits differ between one pass and cell by cell");
+    CHECK(cell.views.empty(), "LLAMA_SQUEEZE_MASK_PER_CELL=1 still looked at the fixed cells");
+    CHECK(has_view(once.views, "sequence 1 sees all") && has_view(once.views, "sequence 2 sees none")
+            && has_view(once.views, "sequence 3 sees some"), "the one-pass fill did not classify the three sequences");
+    CHECK(has_view(once.views, "sequence 1 sees some"), "the one-pass fill did not notice sequence 1's removed cells");
+    return true;
+}
+
 int main(int argc, char ** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s model.gguf\n", argv[0]);
         return 2;
     }
-    llama_log_set([](ggml_log_level level, const char * text, void *) { if (level >= GGML_LOG_LEVEL_ERROR && getenv("SQUEEZE_TEST_VERBOSE")) fputs(text, stderr); }, nullptr);
+    llama_log_set([](ggml_log_level level, const char * text, void *) {
+        if (const char * v = strstr(text, "squeeze: sequence ")) {
+            const char * b = v + strlen("squeeze: ");
+            g_views.emplace_back(b, strcspn(b, "\n"));
+        }
+        if (level >= GGML_LOG_LEVEL_ERROR && getenv("SQUEEZE_TEST_VERBOSE")) {
+            fputs(text, stderr);
+        }
+    }, nullptr);
     llama_backend_init();
     llama_model_params mp = llama_model_default_params();
     llama_model * model = llama_model_load_from_file(argv[1], mp);
@@ -233,6 +393,8 @@ int main(int argc, char ** argv) {
     ok &= run(model, false, GGML_TYPE_F32);
     ok &= run(model, false, GGML_TYPE_F16);
     ok &= run(model, true,  GGML_TYPE_F16);
+    ok &= run_mask(model, false);
+    ok &= run_mask(model, true);
     delete g_precise;
     llama_model_free(model);
     llama_backend_free();
