@@ -110,8 +110,8 @@ static int same_tokens(const answer & a, const answer & b) {
     return n;
 }
 
-static bool run(llama_model * model, bool flash_attn, ggml_type kv_type) {
-    printf("graph test, flash attention %s, %s KV cache\n", flash_attn ? "on" : "off", ggml_type_name(kv_type));
+// a context of 4 sequences sharing one KV stream (what forking needs), 2 threads
+static llama_context * make_context(llama_model * model, bool flash_attn, ggml_type kv_type, ggml_backend_sched_eval_callback cb) {
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = 4096;
     cp.n_batch = 512;
@@ -122,8 +122,24 @@ static bool run(llama_model * model, bool flash_attn, ggml_type kv_type) {
     cp.flash_attn_type = flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.type_k = kv_type;
     cp.type_v = kv_type;
-    cp.cb_eval = count_cb;
-    llama_context * ctx = llama_init_from_model(model, cp);
+    cp.cb_eval = cb;
+    return llama_init_from_model(model, cp);
+}
+
+// the fixed context on sequence 0, in batches of 512
+static bool prefill(llama_context * ctx, const std::vector<llama_token> & fixed) {
+    for (size_t p0 = 0; p0 < fixed.size(); p0 += 512) {
+        const size_t n = std::min<size_t>(512, fixed.size() - p0);
+        if (!decode_seq(ctx, std::vector<llama_token>(fixed.begin() + p0, fixed.begin() + p0 + n), (llama_pos) p0, 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool run(llama_model * model, bool flash_attn, ggml_type kv_type) {
+    printf("graph test, flash attention %s, %s KV cache\n", flash_attn ? "on" : "off", ggml_type_name(kv_type));
+    llama_context * ctx = make_context(model, flash_attn, kv_type, count_cb);
     CHECK(ctx, "context");
 
     const int n_fixed = 1200, n_window = 100, n_gen = 12;
@@ -139,10 +155,7 @@ static bool run(llama_model * model, bool flash_attn, ggml_type kv_type) {
     for (auto & t : other) {
         t = (llama_token) (rng() % n_vocab);
     }
-    for (int p0 = 0; p0 < n_fixed; p0 += 512) {
-        const int n = std::min(512, n_fixed - p0);
-        CHECK(decode_seq(ctx, std::vector<llama_token>(fixed.begin() + p0, fixed.begin() + p0 + n), p0, 0), "prefill");
-    }
+    CHECK(prefill(ctx, fixed), "prefill");
 
     llama_squeeze_index_params ip = llama_squeeze_index_default_params();
     ip.n_window = n_window;
@@ -305,18 +318,7 @@ static bool has_view(const std::vector<std::string> & views, const char * what) 
 
 static bool run_mask(llama_model * model, bool flash_attn) {
     printf("KQ mask test (patch 0033), flash attention %s\n", flash_attn ? "on" : "off");
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = 4096;
-    cp.n_batch = 512;
-    cp.n_ubatch = 512;
-    cp.n_seq_max = 4;
-    cp.kv_unified = true;
-    cp.n_threads = cp.n_threads_batch = 2;
-    cp.flash_attn_type = flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    cp.type_k = GGML_TYPE_F16;
-    cp.type_v = GGML_TYPE_F16;
-    cp.cb_eval = mask_cb;
-    llama_context * ctx = llama_init_from_model(model, cp);
+    llama_context * ctx = make_context(model, flash_attn, GGML_TYPE_F16, mask_cb);
     CHECK(ctx, "context");
 
     const int n_fixed = 1200;
@@ -329,10 +331,7 @@ static bool run_mask(llama_model * model, bool flash_attn) {
     for (auto & t : toks) {
         t = (llama_token) (rng() % n_vocab);
     }
-    for (int p0 = 0; p0 < n_fixed; p0 += 512) {
-        const int n = std::min(512, n_fixed - p0);
-        CHECK(decode_seq(ctx, std::vector<llama_token>(fixed.begin() + p0, fixed.begin() + p0 + n), p0, 0), "prefill");
-    }
+    CHECK(prefill(ctx, fixed), "prefill");
     llama_squeeze_index_params ip = llama_squeeze_index_default_params();
     ip.n_window = 100;
     ip.n_threads = 2;
