@@ -14,7 +14,10 @@
 # GGML_SQA_PDL=0 (patch 0022's programmatic dependent launches off, the rest of llama.cpp unchanged); BLOCKS_AB="8"
 # repeats it with GGML_SQA_BLOCKS_PER_SM set to each value (the decode kernel's splits per SM; 4 by default).
 # Recipe: as index-128k.sh (carry .gpu-carry, dist/cli.mjs, dist/engine.mjs; leave the big fixtures behind).
-# Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, ASK_KEEPS="0.125 1", PARITY=0|1, PDL_AB=0|1,
+# Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, ASK_KEEPS="0.125 1", PARITY=0|1 (PARITY_OPS, the
+# test-backend-ops ops; PARITY_TIMEOUT, seconds per parity program), PDL_AB=0|1,
+# EXTRA_PATCHES="native-patches/next/b-chunks/0034-... native-patches/next/fused/0035-..." (candidates built in; only on
+# the GPU machine, whose tree is a copy: they are copied into native-patches/patches/), NCU_ENV (see below),
 # BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" and STOCK_AB_ENV (see below), STOCK=0, SQUEEZE=0, SKIP_BUILD=1 (a warm
 # machine that ran this script before: keep its Node, build and model). Results in $OUT: summary.json, stock.json,
 # squeeze.json, gpu.txt, logs.tgz.
@@ -45,6 +48,10 @@ node bench/gpu/synthetic-workspace.mjs /tmp/ws --bytes 640000 >> "$out/phases.tx
 if [ -n "${SKIP_BUILD:-}" ] && ls node_modules/node-llama-cpp/llama/localBuilds/*/bin/libggml-cuda.so >/dev/null 2>&1; then
     echo "SKIP_BUILD: the CUDA build of an earlier call on this warm machine" | tee -a "$out/phases.txt"
 else
+    # EXTRA_PATCHES: candidates from native-patches/next/ built in as well (copied into patches/ of this copy of the tree)
+    for p in ${EXTRA_PATCHES:-}; do
+        cp "$p" native-patches/patches/ && echo "candidate patch built in: $p" | tee -a "$out/phases.txt"
+    done
     node native-patches/build.mjs --cuda --cuda-arch 90 > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 fi
 phase cuda-build "$t0"
@@ -70,10 +77,10 @@ phase compile "$t0"
 
 if [ "${PARITY:-1}" = 1 ]; then
     t0=$(date +%s)
-    timeout 120 /tmp/test-squeezed-attn-cuda > "$out/parity.log" 2>&1; echo "parity rc=$?" | tee -a "$out/phases.txt"
+    timeout "${PARITY_TIMEOUT:-120}" /tmp/test-squeezed-attn-cuda > "$out/parity.log" 2>&1; echo "parity rc=$?" | tee -a "$out/phases.txt"
     grep -E "FAIL|passed|failed" "$out/parity.log" | tail -3
-    for op in SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE; do   # llama.cpp's harness, patch 0023's cases: CUDA vs CPU
-        timeout 120 /tmp/test-backend-ops -o "$op" > "$out/test-backend-ops-$op.log" 2>&1
+    for op in ${PARITY_OPS:-SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE}; do   # llama.cpp's harness, patch 0023's cases: CUDA vs CPU
+        timeout "${PARITY_TIMEOUT:-120}" /tmp/test-backend-ops -o "$op" > "$out/test-backend-ops-$op.log" 2>&1
         echo "test-backend-ops -o $op rc=$?: $(grep -E 'tests passed' "$out/test-backend-ops-$op.log" | tr -s ' ' | tr '\n' ' ')" | tee -a "$out/phases.txt"
     done
     phase parity "$t0"
@@ -141,6 +148,20 @@ for e in ${AB_ENV:-}; do
     echo "bench-squeeze-decode $e rc=$?" | tee -a "$out/phases.txt"
     grep -E "^\|" "$out/squeeze-env$i.log"
     phase "env$i" "$t0"
+done
+
+# NCU_ENV="GGML_SQA_FUSED=0 GGML_SQA_FUSED=1": the decode op's kernels (sqa_dec*) at the deepest depth, keep 1/8, under
+# Nsight Compute, once per entry with its variables set: each kernel's duration (gpu__time_duration.sum) in a real
+# decode, 256 launches after the first 256 (each kernel runs alone under ncu: no overlap with its neighbours)
+i=0
+for e in ${NCU_ENV:-}; do
+    i=$((i + 1)); t0=$(date +%s); deepest=${depths##*,}
+    echo "$e" > "$out/ncu-env$i.name"
+    env ${e//,/ } timeout 200 ncu --clock-control none --kernel-name regex:sqa_dec --launch-skip 256 --launch-count 256 \
+        --metrics gpu__time_duration.sum --csv /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n 16 -r 1 -k 0.125 \
+        > "$out/ncu-env$i.csv" 2> "$out/ncu-env$i.err"
+    echo "ncu $e rc=$?" | tee -a "$out/phases.txt"
+    phase "ncu-env$i" "$t0"
 done
 
 if [ "${ASK:-1}" = 1 ]; then
