@@ -16,8 +16,8 @@
 # Recipe: as index-128k.sh (carry .gpu-carry, dist/cli.mjs, dist/engine.mjs; leave the big fixtures behind).
 # Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, ASK_KEEPS="0.125 1", PARITY=0|1 (PARITY_OPS, the
 # test-backend-ops ops; PARITY_TIMEOUT, seconds per parity program), PDL_AB=0|1,
-# EXTRA_PATCHES="native-patches/next/b-chunks/0034-... native-patches/next/fused/0035-..." (candidates built in; only on
-# the GPU machine, whose tree is a copy: they are copied into native-patches/patches/), NCU_ENV (see below),
+# EXTRA_PATCHES="native-patches/next/b-chunks/0035-... native-patches/next/fused/0036-..." (candidates built in; only on
+# the GPU machine, whose tree is a copy: they are copied into native-patches/patches/), NCU_ENV and ASK_ENV (see below),
 # BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" and STOCK_AB_ENV (see below), STOCK=0, SQUEEZE=0, SKIP_BUILD=1 (a warm
 # machine that ran this script before: keep its Node, build and model). Results in $OUT: summary.json, stock.json,
 # squeeze.json, gpu.txt, logs.tgz.
@@ -165,13 +165,19 @@ for e in ${NCU_ENV:-}; do
 done
 
 if [ "${ASK:-1}" = 1 ]; then
+    # ASK_ENV="SQUEEZE_ADDON_DECODE=1,UV_THREADPOOL_SIZE=1 UV_THREADPOOL_SIZE=1": each ask again with these variables
+    # (commas between the variables of one entry); results ask-keep<keep>-env<i>.json
     for keep in ${ASK_KEEPS:-1}; do   # 1: dense; another fraction builds the index in the same process first
-        t0=$(date +%s)
-        SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
-            --workspace /tmp/ws --model "$model" --max-context-tokens 126976 --no-index-cache --gpu-layers auto --json \
-            --keep-fraction "$keep" --max-tokens 128 > "$out/ask-keep$keep.json" 2> "$out/ask-keep$keep.log"
-        echo "ask keep $keep rc=$?" | tee -a "$out/phases.txt"
-        phase "ask-keep$keep" "$t0"
+        i=0
+        for e in "" ${ASK_ENV:-}; do
+            t0=$(date +%s); suffix=${e:+-env$i}; i=$((i + 1))
+            [ -n "$e" ] && echo "$e" > "$out/ask-keep$keep$suffix.name"
+            env ${e//,/ } SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
+                --workspace /tmp/ws --model "$model" --max-context-tokens 126976 --no-index-cache --gpu-layers auto --json \
+                --keep-fraction "$keep" --max-tokens 128 > "$out/ask-keep$keep$suffix.json" 2> "$out/ask-keep$keep$suffix.log"
+            echo "ask keep $keep $e rc=$?" | tee -a "$out/phases.txt"
+            phase "ask-keep$keep$suffix" "$t0"
+        done
     done
 fi
 

@@ -4,9 +4,13 @@
 //   node --import tsx bench/gpu/evaluate-overhead.ts [--model PATH] [--tokens 400] [--threads 2] [--gpu-layers N]
 //       [--depth N]  (N prompt tokens before the timed ones: the per-token costs that grow with the cells in use)
 //       [--contexts one|unified|both]  (one sequence, the engine's 256-sequence unified context, or both in turn)
+// Each context then decodes the same tokens again in the patched addon's greedy loop (patch 0034, what the engine
+// answers with), on a fresh sequence: the two loops side by side in one run.
 import os from "node:os";
 import path from "node:path";
 import {parseArgs} from "node:util";
+import type {Token} from "node-llama-cpp";
+import {decodeGreedy} from "../../src/engine/native/greedyDecode.js";
 import {loadPatchedLlama} from "../../src/engine/native/patchedLlama.js";
 
 const repo = path.resolve(import.meta.dirname, "..", "..");
@@ -55,9 +59,31 @@ for (const [label, options] of contexts.filter((_, i) => values.contexts === "bo
     }
     const ms = (performance.now() - first) / (count - 1);
     await context.printTimings();
-    process.stdout.write(`${label}: ${ms.toFixed(3)} ms a token over ${count - 1} tokens after ${prompt.length} prompt tokens (${path.basename(values.model!)}, ${llama.gpu || "CPU"})\n` +
+    process.stdout.write(`${label}, node-llama-cpp's evaluate: ${ms.toFixed(3)} ms a token over ${count - 1} tokens after ${prompt.length} prompt tokens (${path.basename(values.model!)}, ${llama.gpu || "CPU"})\n` +
         perfLines.map((line) => `  llama.cpp: ${line}\n`).join(""));
     await context.dispose();
+
+    // the same decodes in the addon's loop, on a context of its own (on the first one the KV cache would place them
+    // after the cells just freed, and each decode would attend over twice the cells): the prompt but its last token
+    // first, then the loop from that token
+    const loopContext = await model.createContext({contextSize, threads: Number(values.threads), performanceTracking: true, ...options});
+    const looped = loopContext.getSequence();
+    await looped.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
+    let picks = 0;
+    let firstPick = 0;
+    await loopContext.printTimings();
+    perfLines.length = 0;
+    const {tokens: picked} = await decodeGreedy(looped, {firstToken: prompt.at(-1)! as Token, maxTokens: tokens + 1,
+        onToken: () => {
+            if (picks++ === 0)
+                firstPick = performance.now();
+        }});
+    const loopMs = (performance.now() - firstPick) / (picked.length - 1);
+    await loopContext.printTimings();
+    process.stdout.write(`${label}, the addon's greedy loop: ${loopMs.toFixed(3)} ms a token over ${picked.length - 1} tokens\n` +
+        perfLines.map((line) => `  llama.cpp: ${line}\n`).join(""));
+    await looped.dispose();
+    await loopContext.dispose();
 }
 await model.dispose();
 await llama.dispose();

@@ -17,6 +17,7 @@ import {embeddedModel, embeddedModelPath} from "./models/embeddedModel.js";
 import {checkModelFile} from "./models/modelFile.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
+import {canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
 import {collectFiles} from "./workspace/collectFiles.js";
 import {buildFixedContext, type FixedContextFile} from "./workspace/fixedContext.js";
@@ -332,33 +333,54 @@ export class Engine {
         let stopReason: AskResult["stopReason"] = "maxTokens";
         let promptMs = 0;
         let kvDuringAnswer = 0;
+        const debugTimings = process.env.SQUEEZE_DEBUG != null;
+        // Takes the next picked token: streams its text, and says whether the answer goes on (not at its end, not
+        // cancelled, not long enough). Picks that arrive after that are not part of the answer.
+        let complete = false;
+        const accept = (token: Token): boolean => {
+            if (complete)
+                return false;
+            if (generated.length === 0 && promptMs === 0)
+                promptMs = performance.now() - started;
+            if (model.isEogToken(token)) {
+                stopReason = "eos";
+                complete = true;
+                return false;
+            }
+            generated.push(token);
+            const text = model.detokenize(generated);
+            // Hold back a trailing partial UTF-8 character until its other bytes arrive.
+            const whole = text.endsWith("\uFFFD") ? text.slice(0, -1) : text;
+            if (whole.length > sentText.length && whole.startsWith(sentText)) {
+                this.events.onAnswerToken?.(params.askId, whole.slice(sentText.length));
+                sentText = whole;
+            }
+            if (signal?.aborted) {
+                stopReason = "cancelled";
+                complete = true;
+            } else if (generated.length >= maxTokens)
+                complete = true;
+            return !complete;
+        };
         try {
-            const iterator = answerSequence.evaluate(promptTokens, {temperature: 0, yieldEogToken: true});
-            const debugTimings = process.env.SQUEEZE_DEBUG != null;
-            for await (const token of iterator) {
-                if (generated.length === 0) {
-                    promptMs = performance.now() - started;
-                    if (debugTimings)
-                        await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
-                }
-                if (model.isEogToken(token)) {
-                    stopReason = "eos";
-                    break;
-                }
-                generated.push(token);
-                const text = model.detokenize(generated);
-                // Hold back a trailing partial UTF-8 character until its other bytes arrive.
-                const complete = text.endsWith("\uFFFD") ? text.slice(0, -1) : text;
-                if (complete.length > sentText.length && complete.startsWith(sentText)) {
-                    this.events.onAnswerToken?.(params.askId, complete.slice(sentText.length));
-                    sentText = complete;
-                }
-                if (signal?.aborted) {
+            if (canDecodeGreedyInAddon(answerSequence) && promptTokens.length > 0) {
+                // the prompt through node-llama-cpp's batches, then the answer in the addon's loop (patch 0034)
+                if (promptTokens.length > 1)
+                    await answerSequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+                if (debugTimings)
+                    await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
+                await decodeGreedy(answerSequence, {firstToken: promptTokens[promptTokens.length - 1]!, maxTokens, signal,
+                    onToken: (token) => void accept(token)});
+                if (!complete && signal?.aborted)
                     stopReason = "cancelled";
-                    break;
+            } else {
+                const iterator = answerSequence.evaluate(promptTokens, {temperature: 0, yieldEogToken: true});
+                for await (const token of iterator) {
+                    if (generated.length === 0 && debugTimings)
+                        await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
+                    if (!accept(token))
+                        break;
                 }
-                if (generated.length >= maxTokens)
-                    break;
             }
             kvDuringAnswer = usedKvCells(index.context);
             if (debugTimings)

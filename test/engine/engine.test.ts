@@ -101,6 +101,37 @@ describe("Engine on the embedded model", () => {
         assert.equal(again.answer, result.answer);
     });
 
+    it("answers the same through the addon's decode loop (SQUEEZE_ADDON_DECODE=1) and through node-llama-cpp's", async () => {
+        await engine.buildIndex(indexParams(workspace));
+        const question = {question: "Where are items added to the list?", maxTokens: 40};
+        const jsLoop = await engine.ask({askId: "loop-js", ...question});
+        process.env.SQUEEZE_ADDON_DECODE = "1";
+        try {
+            const addonLoop = await engine.ask({askId: "loop-addon", ...question});
+            assert.equal(addonLoop.answer, jsLoop.answer);
+            assert.deepEqual(addonLoop.tokens, jsLoop.tokens);
+            assert.equal(addonLoop.stopReason, jsLoop.stopReason);
+            assert.deepEqual(addonLoop.kvCells, jsLoop.kvCells, "the same cells in use during and after the answer");
+            assert.equal(streamed.get("loop-addon"), addonLoop.answer, "the streamed pieces add up to the answer");
+
+            // cancelled from its first streamed piece: the answer stops there, though the loop may have gone on a little
+            const controller = new AbortController();
+            const cancelling = new Engine({onAnswerToken: () => controller.abort()});
+            await cancelling.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
+            try {
+                const index = await cancelling.buildIndex(indexParams(workspace));
+                const result = await cancelling.ask({askId: "c2", question: "Tell me a story", maxTokens: 200}, controller.signal);
+                assert.equal(result.stopReason, "cancelled");
+                assert.ok(result.tokens.generated < 5);
+                assert.equal(result.kvCells.afterAnswer, index.kvCells);
+            } finally {
+                await cancelling.dispose();
+            }
+        } finally {
+            delete process.env.SQUEEZE_ADDON_DECODE;
+        }
+    });
+
     it("stops an answer when cancelled and frees its cells", async () => {
         const index = await engine.buildIndex(indexParams(workspace));
         const controller = new AbortController();

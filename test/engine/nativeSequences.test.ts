@@ -1,10 +1,11 @@
-// The patched native layer on the real embedded model: golden greedy output, forks that share cells, and removal of
-// a child that leaves its parent intact.
+// The patched native layer on the real embedded model: golden greedy output, forks that share cells, removal of a
+// child that leaves its parent intact, and the addon's greedy decode loop against node-llama-cpp's own.
 import assert from "node:assert/strict";
 import {after, before, describe, it} from "node:test";
 import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
 import {embeddedModelPath} from "../../src/engine/models/embeddedModel.js";
 import {loadPatchedLlama} from "../../src/engine/native/patchedLlama.js";
+import {decodeGreedy, hasGreedyDecodeLoop} from "../../src/engine/native/greedyDecode.js";
 import {forkSequence, sequenceIdOf, usedKvCells} from "../../src/engine/native/sequences.js";
 
 const goldenPrompt = "Once upon a time";
@@ -143,6 +144,86 @@ describe("patched native layer (stories260K, CPU)", () => {
             assert.throws(() => forkSequence(parent, {length: promptTokens.length + 1}), RangeError);
         } finally {
             await parent.dispose();
+        }
+    });
+
+    it("decodes greedily in the addon's loop exactly as node-llama-cpp's evaluate does (patch 0034)", async () => {
+        const sequence = context.getSequence();
+        try {
+            assert.ok(hasGreedyDecodeLoop(sequence));
+            await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            const streamed: Token[] = [];
+            const {tokens, stopReason} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 48,
+                onToken: (token) => streamed.push(token)});
+            assert.equal(stopReason, "maxTokens");
+            assert.equal(model.detokenize(tokens), goldenCompletion);
+            assert.deepEqual(streamed, tokens, "every pick was streamed, in order, before the loop's promise resolved");
+            // the cells hold the prompt and every pick but the last, and the JS bookkeeping says the same
+            assert.equal(usedKvCells(context), promptTokens.length + 47);
+            assert.equal(sequence.nextTokenIndex, promptTokens.length + 47);
+            assert.deepEqual(sequence.contextTokens, [...promptTokens, ...tokens.slice(0, -1)]);
+            // so node-llama-cpp's evaluate continues it as if it had decoded everything itself
+            const reference = context.getSequence();
+            try {
+                const whole = await greedy(reference, promptTokens, 56);
+                assert.deepEqual(await greedy(sequence, [tokens.at(-1)!], 8), whole.slice(48, 56));
+            } finally {
+                await reference.dispose();
+            }
+        } finally {
+            await sequence.dispose();
+        }
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    it("stops the addon's loop when cancelled, and at an end-of-generation token", async () => {
+        const sequence = context.getSequence();
+        try {
+            await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            const controller = new AbortController();
+            const {tokens, stopReason} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 100000,
+                signal: controller.signal, onToken: () => controller.abort()});
+            assert.equal(stopReason, "cancelled");
+            assert.ok(tokens.length >= 1 && tokens.length < 600, `stopped after ${tokens.length} picks`);
+            assert.equal(sequence.nextTokenIndex, promptTokens.length + tokens.length - 1);
+            assert.equal(usedKvCells(context), sequence.nextTokenIndex, "the bookkeeping matches the cells after a cancel");
+
+            // already cancelled: nothing is decoded
+            const before = sequence.nextTokenIndex;
+            const none = await decodeGreedy(sequence, {firstToken: tokens.at(-1)!, maxTokens: 4, signal: AbortSignal.abort()});
+            assert.deepEqual(none, {tokens: [], stopReason: "cancelled"});
+            assert.equal(sequence.nextTokenIndex, before);
+        } finally {
+            await sequence.dispose();
+        }
+        // an end-of-generation token ends the loop and is reported last (the 260K story model ends its stories)
+        const story = context.getSequence();
+        try {
+            await story.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            const {tokens, stopReason} = await decodeGreedy(story, {firstToken: promptTokens.at(-1)!, maxTokens: 900});
+            if (stopReason === "eog")
+                assert.ok(model.isEogToken(tokens.at(-1)!) && tokens.slice(0, -1).every((token) => !model.isEogToken(token)));
+            else
+                assert.equal(tokens.length, 900);
+        } finally {
+            await story.dispose();
+        }
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    it("refuses bad arguments to the addon's loop, and a second loop on a busy context", async () => {
+        const sequence = context.getSequence();
+        const other = context.getSequence();
+        try {
+            await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            await assert.rejects(decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 0}), RangeError);
+            await assert.rejects(decodeGreedy(sequence, {firstToken: -1 as Token, maxTokens: 4}), RangeError);
+            const running = decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 64});
+            await assert.rejects(decodeGreedy(other, {firstToken: promptTokens[0]!, maxTokens: 4}), /already running/);
+            assert.equal((await running).tokens.length, 64);
+        } finally {
+            await other.dispose();
+            await sequence.dispose();
         }
     });
 });

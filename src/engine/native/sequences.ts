@@ -9,7 +9,7 @@ interface PatchedAddonContext {
 }
 
 /** The private fields of LlamaContextSequence that a fork must keep consistent with the native state. */
-interface SequenceInternals {
+export interface SequenceInternals {
     _sequenceId: number;
     _contextTokens: Token[];
     _nextTokenIndex: number;
@@ -17,7 +17,8 @@ interface SequenceInternals {
     _context: {_ctx: PatchedAddonContext};
 }
 
-function internals(sequence: LlamaContextSequence): SequenceInternals {
+/** The private state of a sequence that the patched addon's operations keep consistent (forks, the greedy loop). */
+export function sequenceInternals(sequence: LlamaContextSequence): SequenceInternals {
     return sequence as unknown as SequenceInternals;
 }
 
@@ -26,7 +27,7 @@ function addonOf(context: LlamaContext): PatchedAddonContext {
 }
 
 export function sequenceIdOf(sequence: LlamaContextSequence): number {
-    return internals(sequence)._sequenceId;
+    return sequenceInternals(sequence)._sequenceId;
 }
 
 /**
@@ -40,7 +41,7 @@ export function forkSequence(parent: LlamaContextSequence, options: {length?: nu
     if (!(context as unknown as {kvUnified?: boolean}).kvUnified)
         throw new Error("forkSequence needs a context created with kvUnified: true");
 
-    const parentState = internals(parent);
+    const parentState = sequenceInternals(parent);
     if (parentState._loadedTokenPredictions.length > 0)
         throw new Error("Cannot fork a sequence that holds unvalidated token predictions");
 
@@ -52,7 +53,7 @@ export function forkSequence(parent: LlamaContextSequence, options: {length?: nu
         throw new Error(`No free sequence left in this context (${context.totalSequences} in all)`);
 
     const child = context.getSequence();
-    const childState = internals(child);
+    const childState = sequenceInternals(child);
     addonOf(context).forkSequence(parentState._sequenceId, childState._sequenceId, 0, length);
     childState._contextTokens = parentState._contextTokens.slice(0, length);
     childState._nextTokenIndex = length;

@@ -1,0 +1,94 @@
+// Greedy decoding of one sequence in the patched addon's own loop (patch 0034): each picked token goes straight into the
+// next decode on the worker thread, and reaches JavaScript through a queue the loop does not wait for. node-llama-cpp's
+// evaluate() makes two worker round trips a token (decode, then sample) with JavaScript between them: ~1 ms a token on
+// the GPU machines, against a 6-8 ms step at 127K.
+import type {LlamaContextSequence, Token} from "node-llama-cpp";
+import {sequenceInternals} from "./sequences.js";
+
+export type GreedyStopReason = "eog" | "maxTokens" | "cancelled";
+
+interface GreedyDecodeResult {
+    tokens: Uint32Array;
+    decoded: number;
+    stopReason: GreedyStopReason;
+}
+
+/** The patched addon's methods (patch 0034), as this file uses them. */
+interface GreedyAddonContext {
+    greedyDecode?(sequenceId: number, firstToken: number, startPos: number, maxTokens: number,
+        onTokens: (tokens: Uint32Array) => void): Promise<GreedyDecodeResult>;
+    cancelGreedyDecode?(): void;
+}
+
+function addonOf(sequence: LlamaContextSequence): GreedyAddonContext {
+    return sequenceInternals(sequence)._context._ctx as unknown as GreedyAddonContext;
+}
+
+/** Whether the patched addon of `sequence`'s context has the greedy decode loop (patch 0034). */
+export function hasGreedyDecodeLoop(sequence: LlamaContextSequence): boolean {
+    return typeof addonOf(sequence).greedyDecode === "function";
+}
+
+/**
+ * Whether the engine answers through the addon's loop: only with SQUEEZE_ADDON_DECODE=1 for now. On the 2-core dev
+ * machine, with libuv's default four pool threads, each llama_decode of the embedded model took 1.9 ms in the loop
+ * against 1.4 ms through node-llama-cpp (0.33 against 0.47 ms with UV_THREADPOOL_SIZE=1, where the loop is 1.9x
+ * faster a token): bench/RESULTS.md, "The answer loop in the addon". It waits for a measurement on the GPU machine.
+ */
+export function canDecodeGreedyInAddon(sequence: LlamaContextSequence): boolean {
+    return process.env.SQUEEZE_ADDON_DECODE === "1" && hasGreedyDecodeLoop(sequence);
+}
+
+export interface GreedyDecodeOptions {
+    /** The token to decode first (the prompt's last), at the sequence's next position. */
+    firstToken: Token;
+    /** Picked tokens after which the loop stops (an end-of-generation token stops it sooner). */
+    maxTokens: number;
+    /** Every picked token, the end-of-generation one included, in order, while the loop goes on. */
+    onToken?: (token: Token) => void;
+    /** Stops the loop after the token it is deciding. */
+    signal?: AbortSignal;
+}
+
+/**
+ * Decodes `firstToken`, then each greedy pick after it, in the addon. Nothing else may decode on the context meanwhile
+ * (the engine runs one operation at a time). Returns the picked tokens (with the end-of-generation token, if that ended
+ * it) and keeps the sequence's JS bookkeeping (token list, next position) equal to what its cells hold.
+ */
+export async function decodeGreedy(sequence: LlamaContextSequence, options: GreedyDecodeOptions):
+        Promise<{tokens: Token[], stopReason: GreedyStopReason}> {
+    const addon = addonOf(sequence);
+    if (addon.greedyDecode == null || addon.cancelGreedyDecode == null)
+        throw new Error("The addon has no greedy decode loop (patch 0034)");
+    const state = sequenceInternals(sequence);
+    if (options.signal?.aborted)
+        return {tokens: [], stopReason: "cancelled"};
+    const onAbort = () => addon.cancelGreedyDecode!();
+    options.signal?.addEventListener("abort", onAbort);
+    // the cells hold the first token, then every pick but the last (the loop stops before decoding it)
+    const keepBookkeeping = (decoded: number, picks: readonly Token[]) => {
+        const decodedTokens = decoded > 0 ? [options.firstToken, ...picks.slice(0, decoded - 1)] : [];
+        for (const token of decodedTokens)
+            state._contextTokens.push(token);
+        state._nextTokenIndex += decodedTokens.length;
+    };
+    const streamed: Token[] = [];
+    let result: GreedyDecodeResult;
+    try {
+        result = await addon.greedyDecode(state._sequenceId, options.firstToken, state._nextTokenIndex, options.maxTokens,
+            (tokens) => {
+                for (const token of tokens) {
+                    streamed.push(token as Token);
+                    options.onToken?.(token as Token);
+                }
+            });
+    } catch (error) {
+        keepBookkeeping((error as {decoded?: number}).decoded ?? 0, streamed);
+        throw error;
+    } finally {
+        options.signal?.removeEventListener("abort", onAbort);
+    }
+    const tokens = Array.from(result.tokens) as Token[];
+    keepBookkeeping(result.decoded, tokens);
+    return {tokens, stopReason: result.stopReason};
+}
