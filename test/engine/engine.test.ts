@@ -113,40 +113,32 @@ describe("Engine on the embedded model", () => {
             assert.equal(addonLoop.stopReason, jsLoop.stopReason);
             assert.deepEqual(addonLoop.kvCells, jsLoop.kvCells, "the same cells in use during and after the answer");
             assert.equal(streamed.get("loop-addon"), addonLoop.answer, "the streamed pieces add up to the answer");
-
-            // cancelled from its first streamed piece: the answer stops there, though the loop may have gone on a little
-            const controller = new AbortController();
-            const cancelling = new Engine({onAnswerToken: () => controller.abort()});
-            await cancelling.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
-            try {
-                const index = await cancelling.buildIndex(indexParams(workspace));
-                const result = await cancelling.ask({askId: "c2", question: "Tell me a story", maxTokens: 200}, controller.signal);
-                assert.equal(result.stopReason, "cancelled");
-                assert.ok(result.tokens.generated < 5);
-                assert.equal(result.kvCells.afterAnswer, index.kvCells);
-            } finally {
-                await cancelling.dispose();
-            }
         } finally {
             delete process.env.SQUEEZE_ADDON_DECODE;
         }
     });
 
-    it("stops an answer when cancelled and frees its cells", async () => {
-        const index = await engine.buildIndex(indexParams(workspace));
-        const controller = new AbortController();
-        const cancelling = new Engine({onAnswerToken: () => controller.abort()});
-        await cancelling.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
-        try {
-            await cancelling.buildIndex(indexParams(workspace));
-            const result = await cancelling.ask({askId: "c", question: "Tell me a story", maxTokens: 200}, controller.signal);
-            assert.equal(result.stopReason, "cancelled");
-            assert.ok(result.tokens.generated < 5);
-            assert.equal(result.kvCells.afterAnswer, index.kvCells);
-        } finally {
-            await cancelling.dispose();
-        }
-    });
+    // Through the addon's loop the cancel reaches the loop a few picks late; the answer still ends at the first piece.
+    for (const addonLoop of [false, true]) {
+        it(`stops an answer when cancelled and frees its cells${addonLoop ? " (the addon's loop)" : ""}`, async () => {
+            const index = await engine.buildIndex(indexParams(workspace));
+            const controller = new AbortController();
+            const cancelling = new Engine({onAnswerToken: () => controller.abort()});
+            await cancelling.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
+            if (addonLoop)
+                process.env.SQUEEZE_ADDON_DECODE = "1";
+            try {
+                await cancelling.buildIndex(indexParams(workspace));
+                const result = await cancelling.ask({askId: "c", question: "Tell me a story", maxTokens: 200}, controller.signal);
+                assert.equal(result.stopReason, "cancelled");
+                assert.ok(result.tokens.generated < 5);
+                assert.equal(result.kvCells.afterAnswer, index.kvCells);
+            } finally {
+                delete process.env.SQUEEZE_ADDON_DECODE;
+                await cancelling.dispose();
+            }
+        });
+    }
 
     it("keeps the previous index when a new build is cancelled", async () => {
         const before = await engine.buildIndex(indexParams(workspace));
