@@ -101,13 +101,13 @@ describe("Engine on the embedded model", () => {
         assert.equal(again.answer, result.answer);
     });
 
-    it("answers the same through the addon's decode loop (SQUEEZE_ADDON_DECODE=1) and through node-llama-cpp's", async () => {
+    it("answers the same through the addon's decode loop (the default) and through node-llama-cpp's (SQUEEZE_ADDON_DECODE=0)", async () => {
         await engine.buildIndex(indexParams(workspace));
         const question = {question: "Where are items added to the list?", maxTokens: 40};
-        const jsLoop = await engine.ask({askId: "loop-js", ...question});
-        process.env.SQUEEZE_ADDON_DECODE = "1";
+        const addonLoop = await engine.ask({askId: "loop-addon", ...question});
+        process.env.SQUEEZE_ADDON_DECODE = "0";
         try {
-            const addonLoop = await engine.ask({askId: "loop-addon", ...question});
+            const jsLoop = await engine.ask({askId: "loop-js", ...question});
             assert.equal(addonLoop.answer, jsLoop.answer);
             assert.deepEqual(addonLoop.tokens, jsLoop.tokens);
             assert.equal(addonLoop.stopReason, jsLoop.stopReason);
@@ -125,8 +125,8 @@ describe("Engine on the embedded model", () => {
             const controller = new AbortController();
             const cancelling = new Engine({onAnswerToken: () => controller.abort()});
             await cancelling.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
-            if (addonLoop)
-                process.env.SQUEEZE_ADDON_DECODE = "1";
+            if (!addonLoop)
+                process.env.SQUEEZE_ADDON_DECODE = "0";
             try {
                 await cancelling.buildIndex(indexParams(workspace));
                 const result = await cancelling.ask({askId: "c", question: "Tell me a story", maxTokens: 200}, controller.signal);

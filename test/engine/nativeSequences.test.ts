@@ -1,5 +1,6 @@
 // The patched native layer on the real embedded model: golden greedy output, forks that share cells, removal of a
-// child that leaves its parent intact, and the addon's greedy decode loop against node-llama-cpp's own.
+// child that leaves its parent intact, the addon's greedy decode loop against node-llama-cpp's own, and decodes of
+// several contexts at once through the addon's one compute thread.
 import assert from "node:assert/strict";
 import {after, before, describe, it} from "node:test";
 import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
@@ -207,6 +208,29 @@ describe("patched native layer (stories260K, CPU)", () => {
                 assert.equal(tokens.length, 900);
         } finally {
             await story.dispose();
+        }
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    // Patch 0035 queues every decode of every context on one thread: decodes asked for at once from several pool
+    // threads (two evaluate() loops and a greedy loop, on three contexts) must all finish, each as it would alone.
+    it("decodes on several contexts at once, each as it would alone (patch 0035)", async () => {
+        const others = await Promise.all([0, 1].map(() => model.createContext({contextSize: 256, sequences: 1, threads: 2})));
+        try {
+            const looped = context.getSequence();
+            try {
+                await looped.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+                const [loop, ...evaluated] = await Promise.all([
+                    decodeGreedy(looped, {firstToken: promptTokens.at(-1)!, maxTokens: 48}).then(({tokens}) => tokens),
+                    ...others.map((other) => greedy(other.getSequence(), promptTokens, 48))
+                ]);
+                for (const tokens of [loop!, ...evaluated])
+                    assert.equal(model.detokenize(tokens), goldenCompletion);
+            } finally {
+                await looped.dispose();
+            }
+        } finally {
+            await Promise.all(others.map((other) => other.dispose()));
         }
         assert.equal(usedKvCells(context), 0);
     });

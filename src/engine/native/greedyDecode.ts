@@ -30,13 +30,13 @@ export function hasGreedyDecodeLoop(sequence: LlamaContextSequence): boolean {
 }
 
 /**
- * Whether the engine answers through the addon's loop: only with SQUEEZE_ADDON_DECODE=1 for now. On the 2-core dev
- * machine, with libuv's default four pool threads, each llama_decode of the embedded model took 1.9 ms in the loop
- * against 1.4 ms through node-llama-cpp (0.33 against 0.47 ms with UV_THREADPOOL_SIZE=1, where the loop is 1.9x
- * faster a token): bench/RESULTS.md, "The answer loop in the addon". It waits for a measurement on the GPU machine.
+ * Whether the engine answers through the addon's loop: whenever the addon has it, unless SQUEEZE_ADDON_DECODE=0 (then
+ * through node-llama-cpp's evaluate()). With patch 0035 (every ggml computation on one thread) the loop is 2.2-2.6x
+ * faster a token on the 2-core dev machine (0.26-0.29 against 0.57-0.69 ms, embedded model), and on an H200 at 127K it
+ * took 7.18 against 8.06 ms a token (bench/RESULTS.md, "One thread for ggml").
  */
 export function canDecodeGreedyInAddon(sequence: LlamaContextSequence): boolean {
-    return process.env.SQUEEZE_ADDON_DECODE === "1" && hasGreedyDecodeLoop(sequence);
+    return process.env.SQUEEZE_ADDON_DECODE !== "0" && hasGreedyDecodeLoop(sequence);
 }
 
 export interface GreedyDecodeOptions {
