@@ -165,7 +165,7 @@ for e in ${NCU_ENV:-}; do
 done
 
 if [ "${ASK:-1}" = 1 ]; then
-    # ASK_ENV="SQUEEZE_ADDON_DECODE=1,UV_THREADPOOL_SIZE=1 UV_THREADPOOL_SIZE=1": each ask again with these variables
+    # ASK_ENV="SQUEEZE_ADDON_DECODE=0 UV_THREADPOOL_SIZE=1": each ask again with these variables
     # (commas between the variables of one entry); results ask-keep<keep>-env<i>.json
     for keep in ${ASK_KEEPS:-1}; do   # 1: dense; another fraction builds the index in the same process first
         i=0
