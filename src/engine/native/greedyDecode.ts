@@ -32,8 +32,8 @@ export function hasGreedyDecodeLoop(sequence: LlamaContextSequence): boolean {
 /**
  * Whether the engine answers through the addon's loop: whenever the addon has it, unless SQUEEZE_ADDON_DECODE=0 (then
  * through node-llama-cpp's evaluate()). With patch 0035 (every ggml computation on one thread) the loop is 2.2-2.6x
- * faster a token on the 2-core dev machine (0.26-0.29 against 0.57-0.69 ms, embedded model), and on an H200 at 127K it
- * took 7.18 against 8.06 ms a token (bench/RESULTS.md, "One thread for ggml").
+ * faster a token on the 2-core dev machine (0.26-0.29 against 0.57-0.69 ms, embedded model), and `squeeze ask` on an
+ * H200 at 127K, keep 1/8, took 6.86 against 7.70 ms a token (bench/RESULTS.md, "One thread for ggml").
  */
 export function canDecodeGreedyInAddon(sequence: LlamaContextSequence): boolean {
     return process.env.SQUEEZE_ADDON_DECODE !== "0" && hasGreedyDecodeLoop(sequence);
