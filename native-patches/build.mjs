@@ -104,6 +104,14 @@ for (const name of patches)
             createdFiles.add(file);
 
 fs.mkdirSync(pristineFolder, {recursive: true});
+// Every file with a pristine copy goes back first, also one that no patch of the current set touches any more (a
+// patch removed from the set, or moved to native-patches/next/, must not leave its changes in the tree).
+for (const entry of fs.readdirSync(pristineFolder, {recursive: true, withFileTypes: true})) {
+    if (!entry.isFile())
+        continue;
+    const pristine = path.join(entry.parentPath ?? entry.path, entry.name);
+    fs.copyFileSync(pristine, path.join(packageFolder, path.relative(pristineFolder, pristine)));
+}
 for (const name of patches) {
     for (const {file} of filesOfPatch(fs.readFileSync(path.join(patchesFolder, name), "utf8"))) {
         const target = path.join(packageFolder, file);

@@ -17,6 +17,7 @@
 //        [-t threads] [-b 2048] [-ub 512] [--window 100] [--kmeans auto|cpu|graph] [--level1-ratio 0.1] [--json out.json]
 // --level1-ratio 0 builds a one-level index (every level-2 centroid scored by the lookup, no level-1 step); the
 // environment variable SQUEEZE_BENCH_LEVEL1_RATIO overrides the option (for decode-depths.sh's AB_ENV).
+// SQUEEZE_BENCH_EMBD_GPU=1 places the token embeddings in GPU memory (llama.cpp keeps the input layer on the CPU).
 // SQUEEZE_BENCH_SEQ_MAX=256 gives the context 256 sequences (the engine's search context) instead of 2.
 // SQUEEZE_BENCH_AB_ENV=NAME=VALUE: after each keep fraction's row, the same decode with NAME=VALUE in the environment
 // while attaching, then without, twice (rows B, A, B, A, marked by "variant"): a switch that the library reads at
@@ -135,7 +136,11 @@ bool decode_run(llama_context * ctx, const std::vector<llama_token> & toks, size
 // One batch for all steps: nothing is allocated inside the timed loop. host_ms (if given) gets the time per token
 // inside llama_decode alone: the host's work before the GPU has the step (inputs, the KQ mask, the graph launch; the
 // GPU runs asynchronously until llama_synchronize), i.e. time the GPU spends waiting on the host.
-double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int depth, double * host_ms = nullptr) {
+// digest (if given) gets an FNV-1a hash of the last step's logits, bit for bit: two runs that decode the same tokens
+// over the same cache must agree (a check that a change to the host's side of a step, e.g. how inputs reach the GPU,
+// computes the same thing; a dense row does not depend on the index, whose K-means seeding may differ between runs).
+double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int depth, double * host_ms = nullptr,
+        uint64_t * digest = nullptr) {
     llama_memory_t mem = llama_get_memory(ctx);
     llama_batch batch = llama_batch_init(1, 0, 1);
     batch.n_tokens = 1;
@@ -157,6 +162,17 @@ double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int
     if (host_ms) {
         *host_ms = host/gen.size();
     }
+    if (digest && ok) {
+        const float * logits = llama_get_logits_ith(ctx, -1);
+        const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+        uint64_t h = 1469598103934665603ull;
+        for (int i = 0; logits && i < n_vocab; ++i) {
+            uint32_t bits;
+            memcpy(&bits, &logits[i], sizeof(bits));
+            h = (h ^ bits)*1099511628211ull;
+        }
+        *digest = h;
+    }
     llama_batch_free(batch);
     llama_memory_seq_rm(mem, 0, depth, -1);
     return ok ? ms : -1;
@@ -175,6 +191,7 @@ struct row {
     double ms_min, ms_max;
     float kept;         // the share of indexed keys kept for the timed tokens (1 for dense)
     std::string variant; // SQUEEZE_BENCH_AB_ENV's NAME=VALUE, "without" for its A rows, empty otherwise
+    uint64_t digest;     // time_steps' hash of the last repetition's last logits
 };
 
 } // namespace
@@ -192,6 +209,17 @@ int main(int argc, char ** argv) {
 
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = o.ngl;
+    // SQUEEZE_BENCH_EMBD_GPU=1: the token embeddings in the first GPU's memory. llama.cpp keeps the input layer on the
+    // CPU, so every step starts with a CPU split (one get_rows) and a copy of its row to the GPU; this asks what that
+    // costs a token.
+    llama_model_tensor_buft_override embd_gpu[2] = {{nullptr, nullptr}, {nullptr, nullptr}};
+    if (const char * e = getenv("SQUEEZE_BENCH_EMBD_GPU"); e && atoi(e) != 0) {
+        if (ggml_backend_dev_t gpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU)) {
+            embd_gpu[0] = {"token_embd\\.weight", ggml_backend_dev_buffer_type(gpu)};
+            mp.tensor_buft_overrides = embd_gpu;
+            fprintf(stderr, "SQUEEZE_BENCH_EMBD_GPU: token_embd.weight in %s memory\n", ggml_backend_dev_name(gpu));
+        }
+    }
     llama_model * model = llama_model_load_from_file(o.model.c_str(), mp);
     if (!model) {
         fprintf(stderr, "cannot load %s\n", o.model.c_str());
@@ -245,9 +273,10 @@ int main(int argc, char ** argv) {
         auto run_mode = [&](float keep, float kept, const std::string & variant = "") {
             time_steps(ctx, std::vector<llama_token>(gen.begin(), gen.begin() + std::min(4, o.n_gen)), depth); // warm-up
             std::vector<double> ms, host;
+            uint64_t digest = 0;
             for (int r = 0; r < o.reps; ++r) {
                 double h = 0;
-                const double x = time_steps(ctx, gen, depth, &h);
+                const double x = time_steps(ctx, gen, depth, &h, &digest);
                 if (x < 0) {
                     return false;
                 }
@@ -255,11 +284,11 @@ int main(int argc, char ** argv) {
                 host.push_back(h);
             }
             rows.push_back({depth, keep, median(ms), median(host), *std::min_element(ms.begin(), ms.end()),
-                            *std::max_element(ms.begin(), ms.end()), kept, variant});
-            printf("depth %6d  %-10s %8.3f ms/token  %7.1f t/s  (min %.3f, max %.3f; in llama_decode %.3f)  kept %.3f%s%s\n", depth,
-                   keep >= 1 ? "dense" : ("keep " + std::to_string(keep).substr(0, 5)).c_str(), rows.back().ms_token,
+                            *std::max_element(ms.begin(), ms.end()), kept, variant, digest});
+            printf("depth %6d  %-10s %8.3f ms/token  %7.1f t/s  (min %.3f, max %.3f; in llama_decode %.3f)  kept %.3f  logits %016llx%s%s\n",
+                   depth, keep >= 1 ? "dense" : ("keep " + std::to_string(keep).substr(0, 5)).c_str(), rows.back().ms_token,
                    1000.0/rows.back().ms_token, rows.back().ms_min, rows.back().ms_max, rows.back().host_ms, kept,
-                   variant.empty() ? "" : "  ", variant.c_str());
+                   (unsigned long long) digest, variant.empty() ? "" : "  ", variant.c_str());
             fflush(stdout);
             return true;
         };
@@ -363,9 +392,9 @@ int main(int argc, char ** argv) {
         if (f) {
             fprintf(f, "{\"n_gen\": %d, \"reps\": %d, \"rows\": [", o.n_gen, o.reps);
             for (size_t i = 0; i < rows.size(); ++i) {
-                fprintf(f, "%s{\"depth\": %d, \"keep\": %g, \"ms_token\": %.4f, \"host_ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"kept\": %.4f, \"variant\": \"%s\"}",
+                fprintf(f, "%s{\"depth\": %d, \"keep\": %g, \"ms_token\": %.4f, \"host_ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"kept\": %.4f, \"variant\": \"%s\", \"logits_digest\": \"%016llx\"}",
                         i ? ", " : "", rows[i].depth, rows[i].keep, rows[i].ms_token, rows[i].host_ms, rows[i].ms_min, rows[i].ms_max, rows[i].kept,
-                        rows[i].variant.c_str());
+                        rows[i].variant.c_str(), (unsigned long long) rows[i].digest);
             }
             fprintf(f, "], \"depths\": [%s]}\n", json_depths.c_str());
             fclose(f);

@@ -14,7 +14,10 @@
 //   5. the KQ mask the squeezed layers get is the same, byte for byte, with the fixed context's cells filled in one pass
 //      (patch 0033) and cell by cell (LLAMA_SQUEEZE_MASK_PER_CELL=1), over one batch that mixes a sequence that sees
 //      the whole fixed context, one that sees none of it and one that sees part of it, and again after the first loses
-//      part of it (the one-pass fill must notice); the logits too; and the one-pass fill really ran (its debug log).
+//      part of it (the one-pass fill must notice); the logits too; and the one-pass fill really ran (its debug log);
+//   6. the batch's coupled-sequence check, which patch 0036 runs only for a batch that couples sequences: in a unified
+//      KV cache a token given to sequences 0 and 1 decodes while the two hold the same cells and is refused once they
+//      have diverged, and a batch that couples none decodes.
 // Usage: test-squeeze-graph <model.gguf>. Exits non-zero on failure.
 
 #include "llama.h"
@@ -367,6 +370,48 @@ static bool run_mask(llama_model * model, bool flash_attn) {
     return true;
 }
 
+// a one-token batch for sequences 0 and 1 at once (the two are coupled by it); true if llama_decode took it
+static bool decode_coupled(llama_context * ctx, llama_token tok, llama_pos pos) {
+    llama_batch batch = llama_batch_init(1, 0, 2);
+    batch.n_tokens = 1;
+    batch.token[0] = tok;
+    batch.pos[0] = pos;
+    batch.n_seq_id[0] = 2;
+    batch.seq_id[0][0] = 0;
+    batch.seq_id[0][1] = 1;
+    batch.logits[0] = true;
+    const bool ok = llama_decode(ctx, batch) == 0;
+    llama_batch_free(batch);
+    return ok;
+}
+
+static bool run_coupled(llama_model * model) {
+    llama_context * ctx = make_context(model, false, GGML_TYPE_F16, nullptr);
+    CHECK(ctx != nullptr, "cannot create a context");
+    std::mt19937 rng(6);
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::vector<llama_token> toks(16);
+    for (auto & t : toks) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    llama_memory_t mem = llama_get_memory(ctx);
+    bool ok = decode_seq(ctx, toks, 0, 0);
+    llama_memory_seq_cp(mem, 0, 1, -1, -1); // sequence 1 holds sequence 0's cells
+    const bool same_taken = ok && decode_coupled(ctx, toks[0], 16);
+    // sequence 1 drops its first cell: both end at position 16, but sequence 1 now starts at 1
+    const bool removed = llama_memory_seq_rm(mem, 1, 0, 1);
+    const bool diverged_taken = decode_coupled(ctx, toks[1], 17);
+    const bool single_taken = decode_seq(ctx, {toks[2]}, 17, 0);
+    llama_free(ctx);
+    CHECK(ok, "prefill of sequence 0 failed");
+    CHECK(same_taken, "a token for two sequences that hold the same cells must decode");
+    CHECK(removed, "llama_memory_seq_rm failed");
+    CHECK(!diverged_taken, "a token for two sequences that have diverged must be refused (coupled-sequence check)");
+    CHECK(single_taken, "a batch that couples no sequences must decode");
+    printf("coupled sequences: same cells taken, diverged refused, uncoupled taken\n");
+    return true;
+}
+
 int main(int argc, char ** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s model.gguf\n", argv[0]);
@@ -394,6 +439,7 @@ int main(int argc, char ** argv) {
     ok &= run(model, true,  GGML_TYPE_F16);
     ok &= run_mask(model, false);
     ok &= run_mask(model, true);
+    ok &= run_coupled(model);
     delete g_precise;
     llama_model_free(model);
     llama_backend_free();
