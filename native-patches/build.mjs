@@ -119,10 +119,9 @@ for (const name of patches) {
             fs.rmSync(target, {force: true});
             continue;
         }
+        // a file seen for the first time: its current text is the original (the ones with a copy went back above)
         const pristine = path.join(pristineFolder, file);
-        if (fs.existsSync(pristine))
-            fs.copyFileSync(pristine, target);
-        else {
+        if (!fs.existsSync(pristine)) {
             fs.mkdirSync(path.dirname(pristine), {recursive: true});
             fs.copyFileSync(target, pristine);
         }
