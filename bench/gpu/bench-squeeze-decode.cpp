@@ -18,6 +18,7 @@
 // --level1-ratio 0 builds a one-level index (every level-2 centroid scored by the lookup, no level-1 step); the
 // environment variable SQUEEZE_BENCH_LEVEL1_RATIO overrides the option (for decode-depths.sh's AB_ENV).
 // SQUEEZE_BENCH_EMBD_GPU=1 places the token embeddings in GPU memory (llama.cpp keeps the input layer on the CPU).
+// SQUEEZE_BENCH_INDEX_STATS=1 prints how uneven the index's clusters are (children and cells per cluster, three layers).
 // SQUEEZE_BENCH_SEQ_MAX=256 gives the context 256 sequences (the engine's search context) instead of 2.
 // SQUEEZE_BENCH_AB_ENV=NAME=VALUE: after each keep fraction's row, the same decode with NAME=VALUE in the environment
 // while attaching, then without, twice (rows B, A, B, A, marked by "variant"): a switch that the library reads at
@@ -183,6 +184,54 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[v.size()/2] : 0.5*(v[v.size()/2 - 1] + v[v.size()/2]);
 }
 
+// SQUEEZE_BENCH_INDEX_STATS=1: how uneven the index's clusters are, for three layers, over all their KV heads:
+// percentiles of the level-2 children of a level-1 cluster, of the cells of a level-1 cluster and of a level-2 cluster.
+// Kernel B gives each level-1 cluster one warp (32 children and 32*CU cells a round), so its largest clusters set its
+// end.
+static void print_index_stats(const llama_squeeze_index * idx) {
+    const int n_layer = llama_squeeze_index_n_layer(idx);
+    const int k1 = llama_squeeze_index_n_centroids(idx, 1);
+    const int k2 = llama_squeeze_index_n_centroids(idx, 2);
+    auto pct = [](std::vector<int> v) {
+        std::sort(v.begin(), v.end());
+        char buf[96];
+        if (v.empty()) {
+            return std::string("-");
+        }
+        auto at = [&](double q) { return v[std::min(v.size() - 1, (size_t) (q*(double) v.size()))]; };
+        double mean = 0.0;
+        for (const int x : v) {
+            mean += x;
+        }
+        snprintf(buf, sizeof(buf), "mean %.1f p50 %d p90 %d p99 %d max %d", mean/(double) v.size(), at(0.5), at(0.9), at(0.99), v.back());
+        return std::string(buf);
+    };
+    fprintf(stderr, "index stats: %d keys, level 1 %d, level 2 %d clusters per head\n", llama_squeeze_index_n_keys(idx), k1, k2);
+    for (const int il : { 0, n_layer/2, n_layer - 1 }) {
+        std::vector<int> children, cells1, cells2;
+        for (int h = 0; h < llama_squeeze_index_n_head_kv(idx, il); ++h) {
+            const int32_t * s2 = llama_squeeze_index_sizes(idx, il, h, 2);
+            for (int c = 0; s2 && c < k2; ++c) {
+                cells2.push_back(s2[c]);
+            }
+            const int32_t * par = k1 > 0 ? llama_squeeze_index_parents(idx, il, h) : nullptr;
+            const int32_t * s1  = k1 > 0 ? llama_squeeze_index_sizes(idx, il, h, 1) : nullptr;
+            if (par && s1) {
+                std::vector<int> n(k1, 0);
+                for (int c = 0; c < k2; ++c) {
+                    n[par[c]]++;
+                }
+                for (int a = 0; a < k1; ++a) {
+                    children.push_back(n[a]);
+                    cells1.push_back(s1[a]);
+                }
+            }
+        }
+        fprintf(stderr, "index stats: layer %d: children of a level-1 cluster %s; cells of a level-1 cluster %s; cells of a level-2 cluster %s\n",
+            llama_squeeze_index_layer(idx, il), pct(children).c_str(), pct(cells1).c_str(), pct(cells2).c_str());
+    }
+}
+
 struct row {
     int depth;
     float keep;         // 1: dense
@@ -316,6 +365,9 @@ int main(int argc, char ** argv) {
             break;
         }
         const double index_ms = now_ms() - t0;
+        if (const char * e = getenv("SQUEEZE_BENCH_INDEX_STATS"); e && atoi(e) != 0) {
+            print_index_stats(idx);
+        }
         std::string json_calib;
         bool ok = true;
         for (const float keep : o.keeps) {
