@@ -193,8 +193,14 @@ async function webviewFrameByTitle(page: Page, title: string, timeoutMs: number)
                     continue;
                 const x = frameBox.x + frameBox.width / 2;
                 const y = frameBox.y + frameBox.height / 2;
-                if (x >= box.x && x <= box.x + box.width && y >= box.y && y <= box.y + box.height)
-                    return iframe.contentFrame().frameLocator("#active-frame");
+                if (x >= box.x && x <= box.x + box.width && y >= box.y && y <= box.y + box.height) {
+                    // A locator by position (nth) is resolved again at every use: once another webview becomes
+                    // ready before this one in the DOM (the other views after a window reload), it names another
+                    // webview. VS Code names each webview's iframe by the webview's id, which stays.
+                    const name = await iframe.getAttribute("name");
+                    const stable = name ? page.locator(`iframe.webview[name=${JSON.stringify(name)}]`) : iframe;
+                    return stable.contentFrame().frameLocator("#active-frame");
+                }
             }
         }
         if (Date.now() > deadline)
