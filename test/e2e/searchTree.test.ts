@@ -323,32 +323,28 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
             // Keyboard: left goes to the parent; hover shows score and tokens.
             await tree.locator("#tree").focus();
             await page.keyboard.press("ArrowLeft");
-            await tree.locator("#node-path li").nth(1).waitFor();
-            assert.equal(await tree.locator("#node-path li").count(), 2, "ArrowLeft selected the parent");
+            // the path had 3 entries before: wait for the webview to apply the key, not for an entry that was there
+            await waitUntil(async () => await tree.locator("#node-path li").count() === 2, "ArrowLeft selected the parent");
             await tree.locator("#nodes path[data-depth='1']").first().hover({force: true});
             await tree.locator("#tooltip").waitFor({state: "visible", timeout: 5000});
             assert.match((await tree.locator("#tooltip").textContent()) ?? "", /score \d\.\d{3}.*\d+ tokens/);
 
             // Zoom and fit from the keyboard.
             const before = await tree.locator("#viewport").getAttribute("transform");
+            const scale = (transform: string | null): number => Number(/scale\(([\d.e-]+)\)/.exec(transform ?? "")?.[1] ?? "NaN");
+            const scaleNow = async (): Promise<number> => scale(await tree.locator("#viewport").getAttribute("transform"));
             await tree.locator("#tree").focus();
             await page.keyboard.press("+");
-            await page.waitForTimeout(200);
-            const zoomed = await tree.locator("#viewport").getAttribute("transform");
-            const scale = (transform: string | null): number => Number(/scale\(([\d.e-]+)\)/.exec(transform ?? "")?.[1] ?? "NaN");
-            assert.ok(scale(zoomed) > scale(before) * 1.2, `+ zooms in (${before} → ${zoomed})`);
+            await waitUntil(async () => await scaleNow() > scale(before) * 1.2, `+ zooms in (from ${before})`);
             await page.keyboard.press("f");
-            await page.waitForTimeout(200);
-            assert.ok(Math.abs(scale(await tree.locator("#viewport").getAttribute("transform")) - scale(before)) < 1e-6, "F fits again");
+            await waitUntil(async () => Math.abs(await scaleNow() - scale(before)) < 1e-6, "F fits again");
 
             // The timeline replays depth by depth: at depth 1, the root and its 64 children.
             await tree.locator("#timeline").fill("1");
-            await page.waitForTimeout(300);
-            assert.equal(await nodeCount(tree), 65, "depth 1: the question and 64 children");
+            await waitUntil(async () => await nodeCount(tree) === 65, "depth 1: the question and 64 children");
             assert.equal(await tree.locator("#timeline-value").textContent(), `depth 1 of ${await tree.locator("#timeline").getAttribute("max")}`);
             await tree.locator("#timeline").fill(await tree.locator("#timeline").getAttribute("max") ?? "0");
-            await page.waitForTimeout(300);
-            assert.equal(await nodeCount(tree), engineNodes, "back to live");
+            await waitUntil(async () => await nodeCount(tree) === engineNodes, "back to live");
             await screenshot(page, "e2e-search-tree-ets-w64");
 
             // The picker: beam at width 9 (written to the workspace's settings), which prunes.
@@ -356,7 +352,13 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
             await qa.locator("vscode-option", {hasText: "Beam"}).click();
             await qa.locator("#search-width input").fill("9");
             await qa.locator("#search-width input").press("Enter");
-            await page.waitForTimeout(1000);
+            await waitUntil(async () => {
+                try {
+                    return readSettingsFile(folder)["squeeze.search.width"] === 9;
+                } catch {
+                    return false; // not written yet, or half written
+                }
+            }, "the picker saved the width");
             const saved = readSettingsFile(folder);
             assert.equal(saved["squeeze.search.method"], "beam", "the picker saved the method");
             assert.equal(saved["squeeze.search.width"], 9, "the picker saved the width");
@@ -540,6 +542,16 @@ describe("Search tree panel (code-server + Chromium)", {timeout: 900_000}, () =>
         }
     });
 });
+
+/** Polls `condition` every 50 ms until it holds; fails with `what` after `timeoutMs`. */
+async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!await condition()) {
+        if (Date.now() > deadline)
+            throw new assert.AssertionError({message: `${what}: not within ${timeoutMs} ms`});
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
 
 async function waitForFile(file: string): Promise<void> {
     const deadline = Date.now() + 15_000;
