@@ -554,10 +554,5 @@ async function waitUntil(condition: () => Promise<boolean>, what: string, timeou
 }
 
 async function waitForFile(file: string): Promise<void> {
-    const deadline = Date.now() + 15_000;
-    while (!fs.existsSync(file) || fs.statSync(file).size === 0) {
-        if (Date.now() > deadline)
-            throw new Error(`${file} was not written`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await waitUntil(async () => fs.existsSync(file) && fs.statSync(file).size > 0, `${file} was not written`, 15_000);
 }
