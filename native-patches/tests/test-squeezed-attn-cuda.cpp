@@ -5,7 +5,9 @@
 //   - thresholds: -INF (dense), and thresholds that keep about 25% and 12.5% of the indexed cells, placed in gaps of
 //     the double-precision selection scores so that float rounding cannot flip a cluster on either backend;
 //   - dense F16 cases are also compared with stock ggml_flash_attn_ext on CUDA;
-//   - CUDA must claim exactly the supported shapes (supports_op is checked both ways).
+//   - CUDA must claim exactly the supported shapes (supports_op is checked both ways);
+//   - layered decode graphs (patch 0038): q written by a node, a V row stored between it and the op, three layers
+//     chained, computed four times on CUDA (eager, then CUDA graph capture and replays), every run against the CPU.
 // Tolerance vs the CPU op: NMSE 1e-7 (F32 arithmetic), except the decode path (K/V rows contiguous; more than 8 tokens go
 // through it in chunks of 8 since patch 0019, unless GGML_SQA_PREFILL=tiles) with F16 K/V, which runs on tensor cores
 // with Q and P rounded to F16: NMSE 5e-4, test-backend-ops' flash_attn_ext
@@ -463,6 +465,117 @@ run_result run_op(ggml_backend_t backend, const inputs & in, float thr1, float t
     return res;
 }
 
+// Patch 0038: a decode graph of several layers, as llama.cpp builds one. Layer l's q is written by a node (layer 0: q
+// times 1; layer l > 0: q plus 0 x layer l - 1's output, so that it waits for that layer and stays exact), then a node
+// stores a new V row into a visible cell outside the indexed run (as the KV-cache store that follows q's node), then
+// the op. On CUDA each layer's lookup starts after q's node, on a side stream beside the store, and the op's node
+// joins it; the graph is computed n_runs times, so CUDA graphs warm up, capture that fork and join, and replay it.
+// Returns every run's outputs, all layers one after another ([l][T][H][D] per run); empty: not supported.
+std::vector<std::vector<float>> run_layers(ggml_backend_t backend, const inputs & in, float thr1, float thr2,
+        int n_layers, int n_runs) {
+    const test_case & tc = in.tc;
+    const int H = tc.H, Hkv = tc.Hkv, D = tc.D, T = tc.T, n_kv = tc.n_kv;
+    // the new row's cell: outside the indexed run and visible to every token
+    int c_new = -1;
+    for (int c = 0; c < n_kv && c_new < 0; ++c) {
+        bool visible = c < in.fixed_lo || c >= in.fixed_lo + tc.n_fixed;
+        for (int t = 0; t < T && visible; ++t) {
+            visible = in.MASK[(size_t) t*n_kv + c] == 0.0f;
+        }
+        c_new = visible ? c : -1;
+    }
+    if (c_new < 0) {
+        fprintf(stderr, "run_layers: no visible cell outside the indexed run\n");
+        exit(1);
+    }
+
+    ggml_init_params ip = { (size_t) (32 + 16*n_layers)*ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, true };
+    ggml_context * ctx = ggml_init(ip);
+    ggml_tensor * k    = ggml_new_tensor_3d(ctx, tc.kv_type, D, n_kv, Hkv);
+    ggml_tensor * mask = ggml_new_tensor_2d(ctx, tc.mask == 1 ? GGML_TYPE_F16 : GGML_TYPE_F32, n_kv, in.T_pad);
+    ggml_tensor * c1   = tc.n_c1 > 0 ? ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, tc.n_c1, Hkv) : nullptr;
+    ggml_tensor * off1 = tc.n_c1 > 0 ? ggml_new_tensor_2d(ctx, GGML_TYPE_I32, tc.n_c1 + 1, Hkv) : nullptr;
+    ggml_tensor * c2    = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, tc.n_c2, Hkv);
+    ggml_tensor * off2  = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, tc.n_c2 + 1, Hkv);
+    ggml_tensor * cells = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, tc.n_fixed, Hkv);
+    std::vector<ggml_tensor *> q_in(n_layers), v(n_layers), v_new(n_layers), out(n_layers);
+    for (int l = 0; l < n_layers; ++l) {
+        q_in[l]  = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, H, T);
+        v[l]     = ggml_new_tensor_3d(ctx, tc.kv_type, D, n_kv, Hkv);
+        v_new[l] = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, 1, Hkv);
+    }
+
+    ggml_cgraph * gf = ggml_new_graph(ctx);
+    bool supported = true;
+    for (int l = 0; l < n_layers; ++l) {
+        ggml_tensor * q_store = l == 0 ? ggml_scale(ctx, q_in[l], 1.0f)
+                                       : ggml_add(ctx, q_in[l], ggml_scale(ctx, out[l - 1], 0.0f));
+        ggml_build_forward_expand(gf, q_store);
+        ggml_tensor * cell = ggml_view_3d(ctx, v[l], D, 1, Hkv, v[l]->nb[1], v[l]->nb[2], (size_t) c_new*v[l]->nb[1]);
+        ggml_build_forward_expand(gf, ggml_cpy(ctx, v_new[l], cell));
+        out[l] = ggml_squeezed_attn(ctx, ggml_permute(ctx, q_store, 0, 2, 1, 3), k, v[l], mask, c1, off1, c2, off2, cells,
+            in.scale, thr1, thr2);
+        ggml_squeezed_attn_set_fixed_range(out[l], in.fixed_lo);
+        ggml_build_forward_expand(gf, out[l]);
+        supported = supported && ggml_backend_supports_op(backend, out[l]);
+    }
+    std::vector<std::vector<float>> runs;
+    if (!supported) {
+        ggml_free(ctx);
+        return runs;
+    }
+    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(ctx, backend);
+
+    std::mt19937_64 rng(99);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const std::vector<uint8_t> kb = convert(tc.kv_type, in.K);
+    const std::vector<uint8_t> vb = convert(tc.kv_type, in.V);
+    ggml_backend_tensor_set(k, kb.data(), 0, kb.size());
+    const std::vector<uint8_t> mb = convert(mask->type, in.MASK);
+    ggml_backend_tensor_set(mask, mb.data(), 0, mb.size());
+    if (c1) {
+        const int n1 = std::max(tc.n_c1, 1);
+        for (int hk = 0; hk < Hkv; ++hk) {
+            ggml_backend_tensor_set(c1, &in.C1[(size_t) hk*n1*D], hk*c1->nb[2], sizeof(float)*tc.n_c1*D);
+            ggml_backend_tensor_set(off1, &in.OFF1[(size_t) hk*(n1 + 1)], hk*off1->nb[1], sizeof(int32_t)*(tc.n_c1 + 1));
+        }
+    }
+    ggml_backend_tensor_set(c2, in.C2.data(), 0, ggml_nbytes(c2));
+    ggml_backend_tensor_set(off2, in.OFF2.data(), 0, ggml_nbytes(off2));
+    ggml_backend_tensor_set(cells, in.CELLS.data(), 0, ggml_nbytes(cells));
+    for (int l = 0; l < n_layers; ++l) {
+        ggml_backend_tensor_set(q_in[l], in.Q.data(), 0, ggml_nbytes(q_in[l])); // the same q: the thresholds fit it
+        ggml_backend_tensor_set(v[l], vb.data(), 0, vb.size());
+        std::vector<float> row((size_t) D*Hkv);
+        for (float & x : row) {
+            x = round_to(tc.kv_type, 3.0f*nd(rng)); // large, so that a store the op did not wait for shows
+        }
+        ggml_backend_tensor_set(v_new[l], row.data(), 0, ggml_nbytes(v_new[l]));
+    }
+
+    for (int run = 0; run < n_runs; ++run) {
+        if (ggml_backend_graph_compute(backend, gf) != GGML_STATUS_SUCCESS) {
+            fprintf(stderr, "graph compute failed\n");
+            exit(1);
+        }
+        std::vector<float> all;
+        for (int l = 0; l < n_layers; ++l) {
+            std::vector<float> tmp(ggml_nelements(out[l]));
+            ggml_backend_tensor_get(out[l], tmp.data(), 0, ggml_nbytes(out[l]));
+            for (int t = 0; t < T; ++t) {
+                for (int h = 0; h < H; ++h) {
+                    const char * row = (const char *) tmp.data() + t*out[l]->nb[2] + h*out[l]->nb[1];
+                    all.insert(all.end(), (const float *) row, (const float *) row + D);
+                }
+            }
+        }
+        runs.push_back(std::move(all));
+    }
+    ggml_backend_buffer_free(buf);
+    ggml_free(ctx);
+    return runs;
+}
+
 // normalised mean squared error, as test-backend-ops; non-finite values fail
 double nmse(const std::vector<float> & a, const std::vector<float> & ref, bool zero_nonfinite_a = false) {
     double num = 0, den = 0;
@@ -588,6 +701,52 @@ int main(int argc, char ** argv) {
                 kept, e_gpu, e_fa, ok ? "ok" : "FAIL");
             fflush(stdout);
             failures += !ok;
+        }
+    }
+
+    // 0038: layered decode graphs, computed several times (CUDA graphs capture and replay the early lookup)
+    {
+        const test_case layered[] = {
+            {8, 2, 128, 1, 2048, 1900, 95, 10, GGML_TYPE_F16, 1, false, false, true},
+            {4, 1,  64, 7, 1536, 1400, 70,  7, GGML_TYPE_F16, 1, false, false, true},
+            {8, 1, 128, 1, 1536, 1400, 70,  0, GGML_TYPE_F32, 2, false, false, true},
+        };
+        const int n_layers = 3, n_runs = 4;
+        for (const test_case & tc : layered) {
+            const inputs in = make_inputs(tc, rng);
+            for (double keep : { 0.25, 0.125 }) {
+                float thr1, thr2;
+                double kept;
+                thresholds_for(in, keep, thr1, thr2, kept);
+                const std::vector<std::vector<float>> rc = run_layers(cpu, in, thr1, thr2, n_layers, 1);
+                bool ok = rc.size() == 1;
+                for (float x : ok ? rc[0] : std::vector<float>()) {
+                    ok = ok && std::isfinite(x);
+                }
+                std::string errs = "-";
+                if (gpu && ok) {
+                    const std::vector<std::vector<float>> rg = run_layers(gpu, in, thr1, thr2, n_layers, n_runs);
+                    if (rg.empty()) {
+                        errs = "unclaimed";
+                        ok = false;
+                    } else {
+                        const bool mma_case = mma_on && tc.kv_type == GGML_TYPE_F16;
+                        errs.clear();
+                        for (const std::vector<float> & r : rg) {
+                            const double e = nmse(r, rc[0]);
+                            char b[16];
+                            snprintf(b, sizeof(b), "%s%.1e", errs.empty() ? "" : ",", e);
+                            errs += b;
+                            ok = ok && e <= (mma_case ? tol_fa : tol);
+                            compared++;
+                        }
+                    }
+                }
+                printf("%-52s %-6s %7.3f %s x%d layers, runs: %s %s\n", (tc.name() + " layered").c_str(),
+                    keep == 0.25 ? "1/4" : "1/8", kept, gpu ? "cuda" : "cpu", n_layers, errs.c_str(), ok ? "ok" : "FAIL");
+                fflush(stdout);
+                failures += !ok;
+            }
         }
     }
 
