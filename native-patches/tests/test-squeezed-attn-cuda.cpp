@@ -6,7 +6,7 @@
 //     the double-precision selection scores so that float rounding cannot flip a cluster on either backend;
 //   - dense F16 cases are also compared with stock ggml_flash_attn_ext on CUDA;
 //   - CUDA must claim exactly the supported shapes (supports_op is checked both ways);
-//   - layered decode graphs (patch 0038): q written by a node, a V row stored between it and the op, three layers
+//   - layered decode graphs (patch 0038): q written by a node, K/V rows stored between it and the op, three layers
 //     chained, computed four times on CUDA (eager, then CUDA graph capture and replays), every run against the CPU.
 // Tolerance vs the CPU op: NMSE 1e-7 (F32 arithmetic), except the decode path (K/V rows contiguous; more than 8 tokens go
 // through it in chunks of 8 since patch 0019, unless GGML_SQA_PREFILL=tiles) with F16 K/V, which runs on tensor cores
@@ -466,13 +466,14 @@ run_result run_op(ggml_backend_t backend, const inputs & in, float thr1, float t
 }
 
 // Patch 0038: a decode graph of several layers, as llama.cpp builds one. Layer l's q is written by a node (layer 0: q
-// times 1; layer l > 0: q plus 0 x layer l - 1's output, so that it waits for that layer and stays exact), then a node
-// stores a new V row into a visible cell outside the indexed run (as the KV-cache store that follows q's node), then
-// the op. On CUDA each layer's lookup starts after q's node, on a side stream beside the store, and the op's node
+// times 1; layer l > 0: q plus 0 x layer l - 1's output, so that it waits for that layer and stays exact), then two
+// nodes store a new K and V row into a visible cell outside the indexed run (as the KV-cache stores that follow q's
+// node; the K row along the token's queries, so that the cell carries much of the attention), then the op. On CUDA each layer's lookup starts after q's node, on a side stream beside the store, and the op's node
 // joins it; the graph is computed n_runs times, so CUDA graphs warm up, capture that fork and join, and replay it.
-// Returns every run's outputs, all layers one after another ([l][T][H][D] per run); empty: not supported.
+// Returns every run's outputs, all layers one after another ([l][T][H][D] per run); empty: not supported. store =
+// false leaves the K/V rows as they were (the test's own check that stale rows would show).
 std::vector<std::vector<float>> run_layers(ggml_backend_t backend, const inputs & in, float thr1, float thr2,
-        int n_layers, int n_runs) {
+        int n_layers, int n_runs, bool store = true) {
     const test_case & tc = in.tc;
     const int H = tc.H, Hkv = tc.Hkv, D = tc.D, T = tc.T, n_kv = tc.n_kv;
     // the new row's cell: outside the indexed run and visible to every token
@@ -491,17 +492,18 @@ std::vector<std::vector<float>> run_layers(ggml_backend_t backend, const inputs 
 
     ggml_init_params ip = { (size_t) (32 + 16*n_layers)*ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, true };
     ggml_context * ctx = ggml_init(ip);
-    ggml_tensor * k    = ggml_new_tensor_3d(ctx, tc.kv_type, D, n_kv, Hkv);
     ggml_tensor * mask = ggml_new_tensor_2d(ctx, tc.mask == 1 ? GGML_TYPE_F16 : GGML_TYPE_F32, n_kv, in.T_pad);
     ggml_tensor * c1   = tc.n_c1 > 0 ? ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, tc.n_c1, Hkv) : nullptr;
     ggml_tensor * off1 = tc.n_c1 > 0 ? ggml_new_tensor_2d(ctx, GGML_TYPE_I32, tc.n_c1 + 1, Hkv) : nullptr;
     ggml_tensor * c2    = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, tc.n_c2, Hkv);
     ggml_tensor * off2  = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, tc.n_c2 + 1, Hkv);
     ggml_tensor * cells = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, tc.n_fixed, Hkv);
-    std::vector<ggml_tensor *> q_in(n_layers), v(n_layers), v_new(n_layers), out(n_layers);
+    std::vector<ggml_tensor *> q_in(n_layers), k(n_layers), v(n_layers), k_new(n_layers), v_new(n_layers), out(n_layers);
     for (int l = 0; l < n_layers; ++l) {
         q_in[l]  = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, H, T);
+        k[l]     = ggml_new_tensor_3d(ctx, tc.kv_type, D, n_kv, Hkv);
         v[l]     = ggml_new_tensor_3d(ctx, tc.kv_type, D, n_kv, Hkv);
+        k_new[l] = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, 1, Hkv);
         v_new[l] = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, 1, Hkv);
     }
 
@@ -511,9 +513,14 @@ std::vector<std::vector<float>> run_layers(ggml_backend_t backend, const inputs 
         ggml_tensor * q_store = l == 0 ? ggml_scale(ctx, q_in[l], 1.0f)
                                        : ggml_add(ctx, q_in[l], ggml_scale(ctx, out[l - 1], 0.0f));
         ggml_build_forward_expand(gf, q_store);
-        ggml_tensor * cell = ggml_view_3d(ctx, v[l], D, 1, Hkv, v[l]->nb[1], v[l]->nb[2], (size_t) c_new*v[l]->nb[1]);
-        ggml_build_forward_expand(gf, ggml_cpy(ctx, v_new[l], cell));
-        out[l] = ggml_squeezed_attn(ctx, ggml_permute(ctx, q_store, 0, 2, 1, 3), k, v[l], mask, c1, off1, c2, off2, cells,
+        if (store) {
+            const std::pair<ggml_tensor *, ggml_tensor *> rows[2] = { { k_new[l], k[l] }, { v_new[l], v[l] } };
+            for (const auto & [row, cache] : rows) {
+                ggml_tensor * cell = ggml_view_3d(ctx, cache, D, 1, Hkv, cache->nb[1], cache->nb[2], (size_t) c_new*cache->nb[1]);
+                ggml_build_forward_expand(gf, ggml_cpy(ctx, row, cell));
+            }
+        }
+        out[l] = ggml_squeezed_attn(ctx, ggml_permute(ctx, q_store, 0, 2, 1, 3), k[l], v[l], mask, c1, off1, c2, off2, cells,
             in.scale, thr1, thr2);
         ggml_squeezed_attn_set_fixed_range(out[l], in.fixed_lo);
         ggml_build_forward_expand(gf, out[l]);
@@ -530,7 +537,6 @@ std::vector<std::vector<float>> run_layers(ggml_backend_t backend, const inputs 
     std::normal_distribution<float> nd(0.0f, 1.0f);
     const std::vector<uint8_t> kb = convert(tc.kv_type, in.K);
     const std::vector<uint8_t> vb = convert(tc.kv_type, in.V);
-    ggml_backend_tensor_set(k, kb.data(), 0, kb.size());
     const std::vector<uint8_t> mb = convert(mask->type, in.MASK);
     ggml_backend_tensor_set(mask, mb.data(), 0, mb.size());
     if (c1) {
@@ -545,12 +551,22 @@ std::vector<std::vector<float>> run_layers(ggml_backend_t backend, const inputs 
     ggml_backend_tensor_set(cells, in.CELLS.data(), 0, ggml_nbytes(cells));
     for (int l = 0; l < n_layers; ++l) {
         ggml_backend_tensor_set(q_in[l], in.Q.data(), 0, ggml_nbytes(q_in[l])); // the same q: the thresholds fit it
+        ggml_backend_tensor_set(k[l], kb.data(), 0, kb.size());
         ggml_backend_tensor_set(v[l], vb.data(), 0, vb.size());
-        std::vector<float> row((size_t) D*Hkv);
-        for (float & x : row) {
-            x = round_to(tc.kv_type, 3.0f*nd(rng)); // large, so that a store the op did not wait for shows
+        // the new key: along the first token's query of each KV head's first head, so that its cell takes most of
+        // that head's attention (a score of ~3 |q|^2/sqrt(D) against ~0.8 |topic|^2/sqrt(D) for the best other keys)
+        std::vector<float> krow((size_t) D*Hkv), vrow((size_t) D*Hkv);
+        const int g = H/Hkv;
+        for (int hk = 0; hk < Hkv; ++hk) {
+            for (int d = 0; d < D; ++d) {
+                krow[(size_t) hk*D + d] = 3.0f*in.Q[(size_t) hk*g*D + d];
+            }
         }
-        ggml_backend_tensor_set(v_new[l], row.data(), 0, ggml_nbytes(v_new[l]));
+        for (float & x : vrow) {
+            x = 3.0f*nd(rng);
+        }
+        ggml_backend_tensor_set(k_new[l], krow.data(), 0, ggml_nbytes(k_new[l]));
+        ggml_backend_tensor_set(v_new[l], vrow.data(), 0, ggml_nbytes(v_new[l]));
     }
 
     for (int run = 0; run < n_runs; ++run) {
@@ -723,6 +739,10 @@ int main(int argc, char ** argv) {
                 for (float x : ok ? rc[0] : std::vector<float>()) {
                     ok = ok && std::isfinite(x);
                 }
+                // the stored rows must matter: without them the result is far outside the tolerance
+                const std::vector<std::vector<float>> rs = run_layers(cpu, in, thr1, thr2, n_layers, 1, false);
+                const double e_stale = ok && rs.size() == 1 ? nmse(rs[0], rc[0]) : 0.0;
+                ok = ok && e_stale > 100*tol_fa;
                 std::string errs = "-";
                 if (gpu && ok) {
                     const std::vector<std::vector<float>> rg = run_layers(gpu, in, thr1, thr2, n_layers, n_runs);
@@ -742,8 +762,8 @@ int main(int argc, char ** argv) {
                         }
                     }
                 }
-                printf("%-52s %-6s %7.3f %s x%d layers, runs: %s %s\n", (tc.name() + " layered").c_str(),
-                    keep == 0.25 ? "1/4" : "1/8", kept, gpu ? "cuda" : "cpu", n_layers, errs.c_str(), ok ? "ok" : "FAIL");
+                printf("%-52s %-6s %7.3f x%d layers (stale K/V rows: %.1e), cuda runs: %s %s\n", (tc.name() + " layered").c_str(),
+                    keep == 0.25 ? "1/4" : "1/8", kept, n_layers, e_stale, errs.c_str(), ok ? "ok" : "FAIL");
                 fflush(stdout);
                 failures += !ok;
             }
