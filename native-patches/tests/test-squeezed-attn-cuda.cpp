@@ -362,6 +362,22 @@ void thresholds_for(const inputs & in, double keep, float & thr1, float & thr2, 
     kept = all_cells > 0 ? k/all_cells : 0.0;
 }
 
+// the index's tensors (c1 and off1 may be null: a one-level index), from the inputs' layout
+void upload_index(const inputs & in, ggml_tensor * c1, ggml_tensor * off1, ggml_tensor * c2, ggml_tensor * off2,
+        ggml_tensor * cells) {
+    const test_case & tc = in.tc;
+    const int D = tc.D, n1 = std::max(tc.n_c1, 1);
+    if (c1) {
+        for (int hk = 0; hk < tc.Hkv; ++hk) {
+            ggml_backend_tensor_set(c1, &in.C1[(size_t) hk*n1*D], hk*c1->nb[2], sizeof(float)*tc.n_c1*D);
+            ggml_backend_tensor_set(off1, &in.OFF1[(size_t) hk*(n1 + 1)], hk*off1->nb[1], sizeof(int32_t)*(tc.n_c1 + 1));
+        }
+    }
+    ggml_backend_tensor_set(c2, in.C2.data(), 0, ggml_nbytes(c2));
+    ggml_backend_tensor_set(off2, in.OFF2.data(), 0, ggml_nbytes(off2));
+    ggml_backend_tensor_set(cells, in.CELLS.data(), 0, ggml_nbytes(cells));
+}
+
 // builds the op (or stock flash attention) on a backend, uploads the inputs, computes, returns [T][H][D]
 struct run_result {
     bool supported = false;
@@ -370,7 +386,7 @@ struct run_result {
 
 run_result run_op(ggml_backend_t backend, const inputs & in, float thr1, float thr2, bool use_fa) {
     const test_case & tc = in.tc;
-    const int H = tc.H, Hkv = tc.Hkv, D = tc.D, T = tc.T, n_kv = tc.n_kv, n1 = std::max(tc.n_c1, 1);
+    const int H = tc.H, Hkv = tc.Hkv, D = tc.D, T = tc.T, n_kv = tc.n_kv;
     ggml_init_params ip = { 64*ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, true };
     ggml_context * ctx = ggml_init(ip);
 
@@ -436,15 +452,7 @@ run_result run_op(ggml_backend_t backend, const inputs & in, float thr1, float t
         const std::vector<uint8_t> mb = convert(mask->type, in.MASK);
         ggml_backend_tensor_set(mask, mb.data(), 0, mb.size());
     }
-    if (c1) {
-        for (int hk = 0; hk < Hkv; ++hk) {
-            ggml_backend_tensor_set(c1, &in.C1[(size_t) hk*n1*D], hk*c1->nb[2], sizeof(float)*tc.n_c1*D);
-            ggml_backend_tensor_set(off1, &in.OFF1[(size_t) hk*(n1 + 1)], hk*off1->nb[1], sizeof(int32_t)*(tc.n_c1 + 1));
-        }
-    }
-    ggml_backend_tensor_set(c2, in.C2.data(), 0, ggml_nbytes(c2));
-    ggml_backend_tensor_set(off2, in.OFF2.data(), 0, ggml_nbytes(off2));
-    ggml_backend_tensor_set(cells, in.CELLS.data(), 0, ggml_nbytes(cells));
+    upload_index(in, c1, off1, c2, off2, cells);
 
     ggml_cgraph * gf = ggml_new_graph(ctx);
     ggml_build_forward_expand(gf, r);
@@ -539,16 +547,7 @@ std::vector<std::vector<float>> run_layers(ggml_backend_t backend, const inputs 
     const std::vector<uint8_t> vb = convert(tc.kv_type, in.V);
     const std::vector<uint8_t> mb = convert(mask->type, in.MASK);
     ggml_backend_tensor_set(mask, mb.data(), 0, mb.size());
-    if (c1) {
-        const int n1 = std::max(tc.n_c1, 1);
-        for (int hk = 0; hk < Hkv; ++hk) {
-            ggml_backend_tensor_set(c1, &in.C1[(size_t) hk*n1*D], hk*c1->nb[2], sizeof(float)*tc.n_c1*D);
-            ggml_backend_tensor_set(off1, &in.OFF1[(size_t) hk*(n1 + 1)], hk*off1->nb[1], sizeof(int32_t)*(tc.n_c1 + 1));
-        }
-    }
-    ggml_backend_tensor_set(c2, in.C2.data(), 0, ggml_nbytes(c2));
-    ggml_backend_tensor_set(off2, in.OFF2.data(), 0, ggml_nbytes(off2));
-    ggml_backend_tensor_set(cells, in.CELLS.data(), 0, ggml_nbytes(cells));
+    upload_index(in, c1, off1, c2, off2, cells);
     for (int l = 0; l < n_layers; ++l) {
         ggml_backend_tensor_set(q_in[l], in.Q.data(), 0, ggml_nbytes(q_in[l])); // the same q: the thresholds fit it
         ggml_backend_tensor_set(k[l], kb.data(), 0, kb.size());
