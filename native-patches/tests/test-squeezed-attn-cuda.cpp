@@ -476,8 +476,9 @@ run_result run_op(ggml_backend_t backend, const inputs & in, float thr1, float t
 // Patch 0038: a decode graph of several layers, as llama.cpp builds one. Layer l's q is written by a node (layer 0: q
 // times 1; layer l > 0: q plus 0 x layer l - 1's output, so that it waits for that layer and stays exact), then two
 // nodes store a new K and V row into a visible cell outside the indexed run (as the KV-cache stores that follow q's
-// node; the K row along the token's queries, so that the cell carries much of the attention), then the op. On CUDA each layer's lookup starts after q's node, on a side stream beside the store, and the op's node
-// joins it; the graph is computed n_runs times, so CUDA graphs warm up, capture that fork and join, and replay it.
+// node; the K row along one query per KV head, so that the cell takes most of that head's attention), then the op.
+// On CUDA each layer's lookup starts after q's node, on a side stream beside the stores, and the op's node joins it;
+// the graph is computed n_runs times, so CUDA graphs warm up, capture that fork and join, and replay it.
 // Returns every run's outputs, all layers one after another ([l][T][H][D] per run); empty: not supported. store =
 // false leaves the K/V rows as they were (the test's own check that stale rows would show).
 std::vector<std::vector<float>> run_layers(ggml_backend_t backend, const inputs & in, float thr1, float thr2,
