@@ -20,6 +20,12 @@
 // SQUEEZE_BENCH_EMBD_GPU=1 places the token embeddings in GPU memory (llama.cpp keeps the input layer on the CPU).
 // SQUEEZE_BENCH_INDEX_STATS=1 prints how uneven the index's clusters are (children and cells per cluster, three layers).
 // SQUEEZE_BENCH_SEQ_MAX=256 gives the context 256 sequences (the engine's search context) instead of 2.
+// SQUEEZE_BENCH_UBATCH=2048 sets n_ubatch (the engine's context uses its batch size, 2048, where -ub defaults to 512).
+// SQUEEZE_BENCH_TEXT=file: the fixed context is that file's text, tokenized with the model's vocabulary (repeated to
+// the depth if shorter), instead of uniform random ids, e.g. the synthetic workspace that `squeeze ask` reads in
+// decode-depths.sh: whether the index over text keys (repeated tokens, uneven clusters) makes the lookup slower.
+// SQUEEZE_BENCH_FORK=1 decodes the timed tokens on a fork of the context (sequence 2, a copy of sequence 0 made after
+// the prefill), as the engine answers a question, instead of on sequence 0 itself.
 // SQUEEZE_BENCH_AB_ENV=NAME=VALUE: after each keep fraction's row, the same decode with NAME=VALUE in the environment
 // while attaching, then without, twice (rows B, A, B, A, marked by "variant"): a switch that the library reads at
 // attach (e.g. LLAMA_SQUEEZE_MASK_PER_CELL=1, patch 0033) compared in one process, on one prefilled KV cache.
@@ -33,7 +39,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,6 +115,9 @@ options parse(int argc, char ** argv) {
     if (const char * e = getenv("SQUEEZE_BENCH_LEVEL1_RATIO")) {
         o.level1_ratio = std::stof(e);
     }
+    if (const char * e = getenv("SQUEEZE_BENCH_UBATCH")) {
+        o.n_ubatch = atoi(e);
+    }
     if (o.threads <= 0) {
         o.threads = (int) std::max(1u, std::thread::hardware_concurrency());
     }
@@ -140,13 +151,19 @@ bool decode_run(llama_context * ctx, const std::vector<llama_token> & toks, size
 // digest (if given) gets an FNV-1a hash of the last step's logits, bit for bit: two runs that decode the same tokens
 // over the same cache must agree (a check that a change to the host's side of a step, e.g. how inputs reach the GPU,
 // computes the same thing; a dense row does not depend on the index, whose K-means seeding may differ between runs).
+// The sequence the timed tokens are decoded on: 0, or the fork of SQUEEZE_BENCH_FORK=1
+llama_seq_id timed_seq() {
+    static const llama_seq_id s = [] { const char * e = getenv("SQUEEZE_BENCH_FORK"); return e && atoi(e) != 0 ? 2 : 0; }();
+    return s;
+}
+
 double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int depth, double * host_ms = nullptr,
         uint64_t * digest = nullptr) {
     llama_memory_t mem = llama_get_memory(ctx);
     llama_batch batch = llama_batch_init(1, 0, 1);
     batch.n_tokens = 1;
     batch.n_seq_id[0] = 1;
-    batch.seq_id[0][0] = 0;
+    batch.seq_id[0][0] = timed_seq();
     batch.logits[0] = true;
     bool ok = true;
     double host = 0;
@@ -175,8 +192,28 @@ double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int
         *digest = h;
     }
     llama_batch_free(batch);
-    llama_memory_seq_rm(mem, 0, depth, -1);
+    llama_memory_seq_rm(mem, timed_seq(), depth, -1);
     return ok ? ms : -1;
+}
+
+// The text of a file as the model's tokens (SQUEEZE_BENCH_TEXT); empty if it cannot be read
+std::vector<llama_token> tokenize_file(const llama_model * model, const char * path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string text = ss.str();
+    const llama_vocab * vocab = llama_model_get_vocab(model);
+    if (!f || text.empty()) {
+        return {};
+    }
+    std::vector<llama_token> toks(text.size() + 2);
+    int n = llama_tokenize(vocab, text.c_str(), (int32_t) text.size(), toks.data(), (int32_t) toks.size(), true, false);
+    if (n < 0) {
+        toks.resize(-n);
+        n = llama_tokenize(vocab, text.c_str(), (int32_t) text.size(), toks.data(), (int32_t) toks.size(), true, false);
+    }
+    toks.resize(std::max(n, 0));
+    return toks;
 }
 
 double median(std::vector<double> v) {
@@ -289,9 +326,9 @@ int main(int argc, char ** argv) {
         cp.n_ctx = (uint32_t) (depth + std::max(o.n_gen, o.window) + 256);
         cp.n_batch = o.n_batch;
         cp.n_ubatch = o.n_ubatch;
-        cp.n_seq_max = 2;        // 0: the fixed context; 1: calibration's scratch sequence
+        cp.n_seq_max = timed_seq() ? 3 : 2; // 0: the fixed context; 1: calibration's scratch sequence; 2: the fork
         if (const char * e = getenv("SQUEEZE_BENCH_SEQ_MAX")) {
-            cp.n_seq_max = (uint32_t) std::max(2, atoi(e));
+            cp.n_seq_max = (uint32_t) std::max((int) cp.n_seq_max, atoi(e));
         }
         cp.kv_unified = true;    // one KV stream: the squeezed op indexes the cells of sequence 0
         cp.n_threads = cp.n_threads_batch = o.threads;
@@ -308,6 +345,19 @@ int main(int argc, char ** argv) {
         std::vector<llama_token> fixed(depth), gen(o.n_gen);
         for (auto & t : fixed) t = (llama_token) (rng() % n_vocab);
         for (auto & t : gen)   t = (llama_token) (rng() % n_vocab);
+        if (const char * path = getenv("SQUEEZE_BENCH_TEXT")) {
+            const std::vector<llama_token> text = tokenize_file(model, path);
+            if (text.empty()) {
+                fprintf(stderr, "SQUEEZE_BENCH_TEXT: no tokens from %s\n", path);
+                llama_free(ctx);
+                rc = 1;
+                break;
+            }
+            for (int i = 0; i < depth; ++i) {
+                fixed[i] = text[i % text.size()];
+            }
+            fprintf(stderr, "SQUEEZE_BENCH_TEXT: %zu tokens of %s (repeated to %d)\n", text.size(), path, depth);
+        }
 
         double t0 = now_ms();
         if (!decode_run(ctx, fixed, 0, fixed.size(), 0, o.n_batch)) {
@@ -318,6 +368,9 @@ int main(int argc, char ** argv) {
         }
         llama_synchronize(ctx);
         const double prefill_ms = now_ms() - t0;
+        if (timed_seq() != 0) {
+            llama_memory_seq_cp(llama_get_memory(ctx), 0, timed_seq(), -1, -1);
+        }
 
         auto run_mode = [&](float keep, float kept, const std::string & variant = "") {
             time_steps(ctx, std::vector<llama_token>(gen.begin(), gen.begin() + std::min(4, o.n_gen)), depth); // warm-up

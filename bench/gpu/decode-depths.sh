@@ -45,6 +45,8 @@ t0=$(date +%s)
       && echo ok > /tmp/decode-depths-model.ok ) &
 model_pid=$!
 node bench/gpu/synthetic-workspace.mjs /tmp/ws --bytes 640000 >> "$out/phases.txt"
+# the same workspace as one text, for bench-squeeze-decode's SQUEEZE_BENCH_TEXT=/tmp/ws.txt (text keys, not random ids)
+find /tmp/ws -type f | sort | xargs cat > /tmp/ws.txt
 if [ -n "${SKIP_BUILD:-}" ] && ls node_modules/node-llama-cpp/llama/localBuilds/*/bin/libggml-cuda.so >/dev/null 2>&1; then
     echo "SKIP_BUILD: the CUDA build of an earlier call on this warm machine" | tee -a "$out/phases.txt"
 else
@@ -79,9 +81,12 @@ if [ "${PARITY:-1}" = 1 ]; then
     t0=$(date +%s)
     timeout "${PARITY_TIMEOUT:-120}" /tmp/test-squeezed-attn-cuda > "$out/parity.log" 2>&1; echo "parity rc=$?" | tee -a "$out/phases.txt"
     grep -E "FAIL|passed|failed" "$out/parity.log" | tail -3
-    for op in ${PARITY_OPS:-SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE}; do   # llama.cpp's harness, patch 0023's cases: CUDA vs CPU
-        timeout "${PARITY_TIMEOUT:-120}" /tmp/test-backend-ops -o "$op" > "$out/test-backend-ops-$op.log" 2>&1
-        echo "test-backend-ops -o $op rc=$?: $(grep -E 'tests passed' "$out/test-backend-ops-$op.log" | tr -s ' ' | tr '\n' ' ')" | tee -a "$out/phases.txt"
+    # llama.cpp's harness, patch 0023's cases: CUDA vs CPU. OP@REGEX runs OP's cases whose parameters match REGEX
+    # (test-backend-ops -p), e.g. MUL_MAT@type_a=f16 for patch 0039
+    for entry in ${PARITY_OPS:-SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE}; do
+        op=${entry%%@*}; filter=""; [ "$op" != "$entry" ] && filter=${entry#*@}
+        timeout "${PARITY_TIMEOUT:-120}" /tmp/test-backend-ops -o "$op" ${filter:+-p "$filter"} > "$out/test-backend-ops-$op.log" 2>&1
+        echo "test-backend-ops -o $op ${filter:+-p $filter }rc=$?: $(grep -E 'tests passed' "$out/test-backend-ops-$op.log" | tr -s ' ' | tr '\n' ' ')" | tee -a "$out/phases.txt"
     done
     phase parity "$t0"
 fi
