@@ -5,7 +5,7 @@
 #   native-patches/tests/run.sh [--rebuild] [--only NAME]...
 #
 #   --rebuild    first rebuild the patched libraries incrementally (ninja llama ggml-cpu in the build folder)
-#   --only NAME  run only this test (repeatable): op, kmeans, index, model, graph, cuda-parity, backend-ops, cuda
+#   --only NAME  run only this test (repeatable): op, kmeans, index, model, graph, cuda-parity, greedy, backend-ops, cuda
 #
 # Tests (sources next to this script; binaries go to <build folder>/squeeze-tests):
 #   op     test-squeezed-attn   GGML_OP_SQUEEZED_ATTN vs a naive double-precision reference (ggml only)
@@ -15,6 +15,7 @@
 #   graph  test-squeeze-graph   llama_squeeze_attach: squeezed decoding vs dense decoding of the embedded model
 #   cuda-parity test-squeezed-attn-cuda --quick   the CUDA parity test's CPU half here (its cases build, the CPU op's
 #                results are finite, its layered graphs would catch stale K/V rows); CUDA against the CPU on the GPU machine
+#   greedy test-first-max-logit    the addon's greedy pick in vector lanes (patch 0039) against the plain loop
 #   backend-ops  llama.cpp's test-backend-ops, our ops' cases (patch 0023): built and run on the CPU backend against
 #                itself here (the cases build, their inputs are valid for the op); CUDA against the CPU on the GPU machine
 #   cuda   compile-cuda.sh      the CUDA sources the patches add or change compile for sm_90 (nvcc; no GPU needed)
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --rebuild) rebuild=1 ;;
         --only) shift; only+=("$1") ;;
-        *) echo "usage: $0 [--rebuild] [--only op|kmeans|index|model|graph|cuda-parity|backend-ops|cuda]..." >&2; exit 2 ;;
+        *) echo "usage: $0 [--rebuild] [--only op|kmeans|index|model|graph|cuda-parity|greedy|backend-ops|cuda]..." >&2; exit 2 ;;
     esac
     shift
 done
@@ -82,8 +83,8 @@ out="$build/squeeze-tests"
 mkdir -p "$out"
 
 declare -A sources=([op]=test-squeezed-attn [kmeans]=test-kmeans-ops [index]=test-squeeze-index [model]=test-squeeze-model [graph]=test-squeeze-graph
-    [cuda-parity]=test-squeezed-attn-cuda)
-order=(op kmeans index model graph cuda-parity backend-ops cuda)
+    [cuda-parity]=test-squeezed-attn-cuda [greedy]=test-first-max-logit)
+order=(op kmeans index model graph cuda-parity greedy backend-ops cuda)
 if [ ${#only[@]} -gt 0 ]; then order=("${only[@]}"); fi
 
 failed=()
@@ -117,7 +118,7 @@ for name in "${order[@]}"; do
     exe=${sources[$name]:-}
     if [ -z "$exe" ]; then echo "run.sh: unknown test $name" >&2; exit 2; fi
     echo "== $exe: building"
-    if ! "$cxx" -O2 -std=c++17 -Wall -Wextra -Werror -I"$src/include" -I"$src/ggml/include" "$here/$exe.cpp" -o "$out/$exe" \
+    if ! "$cxx" -O2 -std=c++17 -Wall -Wextra -Werror -I"$src/include" -I"$src/ggml/include" -I"$pkg/addon" "$here/$exe.cpp" -o "$out/$exe" \
             "$libllama" "$libggml" "$libdir/libggml-base.so" "$libdir/libggml-cpu.so" -Wl,-rpath,"$libdir"; then
         failed+=("$exe (build)")
         continue
