@@ -144,6 +144,12 @@ bool decode_run(llama_context * ctx, const std::vector<llama_token> & toks, size
     return ok;
 }
 
+// The sequence the timed tokens are decoded on: 0, or the fork of SQUEEZE_BENCH_FORK=1
+llama_seq_id timed_seq() {
+    static const llama_seq_id s = [] { const char * e = getenv("SQUEEZE_BENCH_FORK"); return e && atoi(e) != 0 ? 2 : 0; }();
+    return s;
+}
+
 // n one-token steps after depth D, each llama_decode + llama_synchronize (llama-bench's tg); ms per token, or -1.
 // One batch for all steps: nothing is allocated inside the timed loop. host_ms (if given) gets the time per token
 // inside llama_decode alone: the host's work before the GPU has the step (inputs, the KQ mask, the graph launch; the
@@ -151,12 +157,6 @@ bool decode_run(llama_context * ctx, const std::vector<llama_token> & toks, size
 // digest (if given) gets an FNV-1a hash of the last step's logits, bit for bit: two runs that decode the same tokens
 // over the same cache must agree (a check that a change to the host's side of a step, e.g. how inputs reach the GPU,
 // computes the same thing; a dense row does not depend on the index, whose K-means seeding may differ between runs).
-// The sequence the timed tokens are decoded on: 0, or the fork of SQUEEZE_BENCH_FORK=1
-llama_seq_id timed_seq() {
-    static const llama_seq_id s = [] { const char * e = getenv("SQUEEZE_BENCH_FORK"); return e && atoi(e) != 0 ? 2 : 0; }();
-    return s;
-}
-
 double time_steps(llama_context * ctx, const std::vector<llama_token> & gen, int depth, double * host_ms = nullptr,
         uint64_t * digest = nullptr) {
     llama_memory_t mem = llama_get_memory(ctx);
