@@ -5,6 +5,7 @@
 // Build as the addon is built (CMake Release, -O3), against the patched tree's header:
 //   g++ -O3 -std=c++17 -I node_modules/node-llama-cpp/llama/addon bench/gpu/first-max-logit.cpp -o /tmp/first-max-logit
 //   /tmp/first-max-logit [n_vocab=128256] [calls=2000]
+// (-DADDON_FIRST_MAX_LOGIT_PORTABLE times the code for targets without SSE2: four scalar lanes)
 #include "firstMaxLogit.h"
 
 #include <algorithm>

@@ -15,7 +15,8 @@
 #   graph  test-squeeze-graph   llama_squeeze_attach: squeezed decoding vs dense decoding of the embedded model
 #   cuda-parity test-squeezed-attn-cuda --quick   the CUDA parity test's CPU half here (its cases build, the CPU op's
 #                results are finite, its layered graphs would catch stale K/V rows); CUDA against the CPU on the GPU machine
-#   greedy test-first-max-logit    the addon's greedy pick in vector lanes (patch 0039) against the plain loop
+#   greedy test-first-max-logit    the addon's greedy pick in vector lanes (patch 0039) against the plain loop, built
+#                twice: with SSE2 and as for targets without it (-DADDON_FIRST_MAX_LOGIT_PORTABLE)
 #   backend-ops  llama.cpp's test-backend-ops, our ops' cases (patch 0023): built and run on the CPU backend against
 #                itself here (the cases build, their inputs are valid for the op); CUDA against the CPU on the GPU machine
 #   cuda   compile-cuda.sh      the CUDA sources the patches add or change compile for sm_90 (nvcc; no GPU needed)
@@ -129,6 +130,13 @@ for name in "${order[@]}"; do
     if [ "$name" = cuda-parity ]; then args=(--quick); fi
     if ! "$out/$exe" "${args[@]}"; then
         failed+=("$exe")
+    fi
+    if [ "$name" = greedy ]; then
+        echo "== $exe: building and running the portable code (-DADDON_FIRST_MAX_LOGIT_PORTABLE)"
+        if ! "$cxx" -O2 -std=c++17 -Wall -Wextra -Werror -DADDON_FIRST_MAX_LOGIT_PORTABLE -I"$pkg/addon" "$here/$exe.cpp" \
+                -o "$out/$exe-portable" || ! "$out/$exe-portable"; then
+            failed+=("$exe (portable)")
+        fi
     fi
 done
 
