@@ -202,10 +202,10 @@ std::vector<llama_token> tokenize_file(const llama_model * model, const char * p
     std::stringstream ss;
     ss << f.rdbuf();
     const std::string text = ss.str();
-    const llama_vocab * vocab = llama_model_get_vocab(model);
     if (!f || text.empty()) {
         return {};
     }
+    const llama_vocab * vocab = llama_model_get_vocab(model);
     std::vector<llama_token> toks(text.size() + 2);
     int n = llama_tokenize(vocab, text.c_str(), (int32_t) text.size(), toks.data(), (int32_t) toks.size(), true, false);
     if (n < 0) {

@@ -82,7 +82,7 @@ if [ "${PARITY:-1}" = 1 ]; then
     timeout "${PARITY_TIMEOUT:-120}" /tmp/test-squeezed-attn-cuda > "$out/parity.log" 2>&1; echo "parity rc=$?" | tee -a "$out/phases.txt"
     grep -E "FAIL|passed|failed" "$out/parity.log" | tail -3
     # llama.cpp's harness, patch 0023's cases: CUDA vs CPU. OP@REGEX runs OP's cases whose parameters match REGEX
-    # (test-backend-ops -p), e.g. MUL_MAT@type_a=f16 for patch 0039
+    # (test-backend-ops -p), e.g. MUL_MAT@type_a=f16 for next/mmvf-prefetch
     for entry in ${PARITY_OPS:-SQUEEZED_ATTN KMEANS_ASSIGN KMEANS_UPDATE}; do
         op=${entry%%@*}; filter=""; [ "$op" != "$entry" ] && filter=${entry#*@}
         timeout "${PARITY_TIMEOUT:-120}" /tmp/test-backend-ops -o "$op" ${filter:+-p "$filter"} > "$out/test-backend-ops-$op.log" 2>&1
