@@ -2,7 +2,8 @@
 // Checks, independently of the implementation: cluster sizes and centroids are the means of the raw keys of every
 // label, level-1 labels compose with level-2 labels, converged labels are a Lloyd fixed point in the cosine space
 // (every key is nearest to the mean of the normalised keys of its own cluster), results do not depend on the number
-// of threads, and the blob round-trips. Exits non-zero on the first failure.
+// of threads, the blob round-trips, and the largest level-1 clusters are bisected (patch 0040). Exits non-zero on the
+// first failure.
 
 #include "llama.h"
 #include "llama-squeeze.h"
@@ -130,6 +131,7 @@ static bool check_index(const llama_squeeze_index * idx, const std::vector<std::
 }
 
 static bool same_index(const llama_squeeze_index * a, const llama_squeeze_index * b) {
+    CHECK(llama_squeeze_index_get_params(a).level1_split == llama_squeeze_index_get_params(b).level1_split, "level1_split differs");
     CHECK(llama_squeeze_index_n_layer(a) == llama_squeeze_index_n_layer(b), "n_layer differs");
     CHECK(llama_squeeze_index_n_keys(a) == llama_squeeze_index_n_keys(b), "n_keys differs");
     const int n = llama_squeeze_index_n_keys(a);
@@ -224,6 +226,12 @@ static bool test_errors() {
     llama_squeeze_index * idx = nullptr;
     p.centroid_ratio = 0.0f;
     CHECK(llama_squeeze_build_index_from_keys(&kp, 1, 1, 8, 16, nullptr, p, &idx) == LLAMA_SQUEEZE_ERR_INVALID && idx == nullptr, "ratio 0 must be refused");
+    for (const float share : { -0.1f, 0.6f, NAN }) {
+        p = llama_squeeze_index_default_params();
+        p.level1_split = share;
+        CHECK(llama_squeeze_build_index_from_keys(&kp, 1, 1, 8, 16, nullptr, p, &idx) == LLAMA_SQUEEZE_ERR_INVALID && idx == nullptr,
+                "level1_split %g must be refused", (double) share);
+    }
     CHECK(strlen(llama_squeeze_last_error()) > 0, "an error message is expected");
     p = llama_squeeze_index_default_params();
     // identical keys: one non-empty cluster, the others stay empty, no endless re-seeding
@@ -233,6 +241,114 @@ static bool test_errors() {
     llama_squeeze_index_free(idx);
     printf("errors and degenerate input: ok\n");
     return true;
+}
+
+// The worst level-1 cluster of a head as kernel B sees it: its cells against the mean, or its children against a warp
+static double worst_level1(const llama_squeeze_index * idx, int h) {
+    const int k1 = llama_squeeze_index_n_centroids(idx, 1), k2 = llama_squeeze_index_n_centroids(idx, 2);
+    const int32_t * s1 = llama_squeeze_index_sizes(idx, 0, h, 1);
+    const int32_t * pa = llama_squeeze_index_parents(idx, 0, h);
+    std::vector<int> children(k1, 0);
+    for (int c = 0; c < k2; ++c) {
+        children[pa[c]]++;
+    }
+    const double mean = (double) llama_squeeze_index_n_keys(idx)/k1;
+    double worst = 0.0;
+    for (int a = 0; a < k1; ++a) {
+        worst = std::max(worst, std::max(s1[a]/mean, children[a]/32.0));
+    }
+    return worst;
+}
+
+// Patch 0040: over keys drawn very unevenly from their directions (as the keys of real text are), the largest level-1
+// clusters are bisected into a share of the level-1 slots. The worst cluster gets smaller than K-means alone makes it,
+// k1 stays, every invariant of check_index holds, and the share travels with the index: 0 from a blob written without
+// its section (an index from before the patch).
+static bool test_level1_split() {
+    const int n = 6000, n_head = 2, D = 16, n_dir = 60;
+    std::mt19937_64 rng(4321);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<double> w(n_dir);
+    for (int j = 0; j < n_dir; ++j) {
+        w[j] = 1.0/pow(j + 1.0, 1.5); // the first directions hold most keys
+    }
+    std::discrete_distribution<int> pick(w.begin(), w.end());
+    std::vector<float> dirs((size_t) n_head*n_dir*D);
+    for (float & x : dirs) {
+        x = nd(rng);
+    }
+    std::vector<std::vector<float>> keys(1, std::vector<float>((size_t) n*n_head*D));
+    for (int i = 0; i < n; ++i) {
+        for (int h = 0; h < n_head; ++h) {
+            const int j = pick(rng);
+            for (int d = 0; d < D; ++d) {
+                keys[0][((size_t) i*n_head + h)*D + d] = dirs[((size_t) h*n_dir + j)*D + d] + 0.35f*nd(rng);
+            }
+        }
+    }
+    const float * kp = keys[0].data();
+
+    llama_squeeze_index_params p = llama_squeeze_index_default_params();
+    CHECK(p.level1_split == 0.125f, "default level1_split %g", (double) p.level1_split);
+    p.n_threads = 2;
+    llama_squeeze_index * split = nullptr, * plain = nullptr;
+    CHECK(llama_squeeze_build_index_from_keys(&kp, 1, n_head, D, n, nullptr, p, &split) == LLAMA_SQUEEZE_OK, "build: %s", llama_squeeze_last_error());
+    p.level1_split = 0.0f;
+    CHECK(llama_squeeze_build_index_from_keys(&kp, 1, n_head, D, n, nullptr, p, &plain) == LLAMA_SQUEEZE_OK, "build: %s", llama_squeeze_last_error());
+    bool ok = check_index(split, keys, n_head, D, n, p.max_iter, false);
+    CHECK(llama_squeeze_index_n_centroids(split, 1) == llama_squeeze_index_n_centroids(plain, 1), "k1 changed");
+    CHECK(llama_squeeze_index_get_params(split).level1_split == 0.125f && llama_squeeze_index_get_params(plain).level1_split == 0.0f,
+            "the index records its share");
+    for (int h = 0; h < n_head; ++h) {
+        const double ws = worst_level1(split, h), wp = worst_level1(plain, h);
+        printf("  head %d: worst level-1 cluster %.2f with the split, %.2f without\n", h, ws, wp);
+        CHECK(ws < wp, "head %d: the split did not shrink the worst level-1 cluster (%.2f against %.2f)", h, ws, wp);
+    }
+
+    // a blob without the SPLT section reads as an index built before the split: level1_split 0, all else equal
+    std::vector<uint8_t> blob(llama_squeeze_index_blob_size(split));
+    CHECK(llama_squeeze_index_write(split, blob.data(), blob.size()) == blob.size(), "write");
+    std::vector<uint8_t> old(blob.begin(), blob.begin() + 16);
+    uint32_t n_sections = 0;
+    memcpy(&n_sections, blob.data() + 12, 4);
+    bool dropped = false;
+    for (size_t at = 16; at < blob.size();) {
+        uint64_t len = 0;
+        memcpy(&len, blob.data() + at + 8, 8);
+        const size_t end = at + 16 + (size_t) len;
+        if (memcmp(blob.data() + at, "SPLT", 4) == 0) {
+            dropped = true;
+        } else {
+            old.insert(old.end(), blob.begin() + at, blob.begin() + end);
+        }
+        at = end;
+    }
+    CHECK(dropped, "the blob has no SPLT section");
+    n_sections--;
+    memcpy(old.data() + 12, &n_sections, 4);
+    llama_squeeze_index * back = llama_squeeze_index_read(old.data(), old.size());
+    CHECK(back, "read without SPLT: %s", llama_squeeze_last_error());
+    CHECK(llama_squeeze_index_get_params(back).level1_split == 0.0f, "an index without SPLT reads as built with 0");
+    CHECK(memcmp(llama_squeeze_index_parents(back, 0, 1), llama_squeeze_index_parents(split, 0, 1), sizeof(int32_t)*llama_squeeze_index_n_centroids(split, 2)) == 0,
+            "the rest reads as written");
+    llama_squeeze_index_free(back);
+    // a share out of range in the section is refused
+    std::vector<uint8_t> bad = blob;
+    for (size_t at = 16; at < bad.size();) {
+        uint64_t len = 0;
+        memcpy(&len, bad.data() + at + 8, 8);
+        if (memcmp(bad.data() + at, "SPLT", 4) == 0) {
+            const float share = 0.75f;
+            memcpy(bad.data() + at + 16, &share, 4);
+        }
+        at += 16 + (size_t) len;
+    }
+    CHECK(llama_squeeze_index_read(bad.data(), bad.size()) == nullptr, "a SPLT share of 0.75 must be refused");
+
+    llama_squeeze_index_free(split);
+    llama_squeeze_index_free(plain);
+    printf("level-1 split: ok=%d\n", ok);
+    return ok;
 }
 
 // expected fraction of indexed keys kept, recomputed here by brute force from the index's thresholds
@@ -399,6 +515,7 @@ int main() {
     ok &= test_shape(1, 2, 64,  2000, 0.1f);
     ok &= test_shape(1, 2, 128, 1500, 0.0f);
     ok &= test_shape(1, 1, 20,  60,   0.5f);
+    ok &= test_level1_split();
     ok &= test_calibration(0.1f);
     ok &= test_calibration(0.0f);
     llama_backend_free();
