@@ -1,8 +1,10 @@
 // Squeezed Attention end to end on the real embedded model and the patched build: with every cluster kept the op gives
 // the dense answer token for token; at keep fraction 0.125 the answer's queries keep about that much and cite files of
 // the workspace; the clusters are saved with the index and loaded again, recomputed after an edit, rebuilt when the
-// saved file is damaged, and a build cancelled while clustering leaves the saved index usable.
+// saved file is damaged or from before level-1 balancing, and a build cancelled while clustering leaves the saved
+// index usable.
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -37,6 +39,22 @@ function makeWorkspace(): string {
 function currentIndexFolder(storage: string): string {
     const pointer = JSON.parse(fs.readFileSync(path.join(storage, currentFileName), "utf8")) as {index: string};
     return path.join(storage, pointer.index);
+}
+
+/** A saved Squeeze index (llama-squeeze.cpp's SQZINDEX format) with one section left out, as an older writer made it. */
+function withoutSection(blob: Buffer, tag: string): Buffer {
+    const parts: Buffer[] = [Buffer.from(blob.subarray(0, 16))];
+    let dropped = 0;
+    for (let at = 16; at < blob.length;) {
+        const end = at + 16 + Number(blob.readBigUInt64LE(at + 8));
+        if (blob.toString("latin1", at, at + 4) === tag)
+            dropped++;
+        else
+            parts.push(blob.subarray(at, end));
+        at = end;
+    }
+    parts[0]!.writeUInt32LE(parts[0]!.readUInt32LE(12) - dropped, 12);
+    return Buffer.concat(parts);
 }
 
 function readManifest(storage: string): IndexManifest {
@@ -125,6 +143,28 @@ describe("Squeezed Attention (stories260K, patched build)", () => {
         assert.equal(info.attention?.reused, true, "no clustering");
         assert.equal(info.attention?.timings?.clusterMs, 0);
         assert.equal((await ask()).answer, squeezedAnswer);
+    });
+
+    it("clusters saved before level-1 balancing (patch 0040) are clustered again once, then load", async () => {
+        // the saved clusters as an index written before 0040: its file without the SPLT section, the manifest updated
+        const manifestFile = path.join(currentIndexFolder(storage), manifestFileName);
+        const manifest = readManifest(storage);
+        const blob = manifest.blobs[squeezeBlobName]!;
+        const file = path.join(currentIndexFolder(storage), blob.file);
+        const old = withoutSection(fs.readFileSync(file), "SPLT");
+        assert.ok(old.length < blob.bytes, "the saved index has a SPLT section");
+        fs.writeFileSync(file, old);
+        manifest.blobs[squeezeBlobName] = {...blob, bytes: old.length, sha256: crypto.createHash("sha256").update(old).digest("hex")};
+        fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+        logs.length = 0;
+        const info = await engine.buildIndex(params({attention: attention(0.125), storageFolder: storage}));
+        assert.equal(info.reused, true, "the KV cache still loads");
+        assert.equal(info.attention?.reused, false, "the unbalanced clusters are not reused");
+        assert.ok(logs.some((log) => /does not fit \(it was built before level-1 balancing\)/.test(log.message)),
+            `the reason is logged: ${JSON.stringify(logs.map((log) => log.message))}`);
+        assert.ok(readManifest(storage).blobs[squeezeBlobName]!.bytes > old.length, "the balanced clusters were saved");
+        const again = await engine.buildIndex(params({attention: attention(0.125), storageFolder: storage}));
+        assert.equal(again.attention?.reused, true, "and load from then on");
     });
 
     it("another keep fraction calibrates the saved clusters again; another centroid ratio clusters again", async () => {

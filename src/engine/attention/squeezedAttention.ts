@@ -14,6 +14,12 @@ export const defaultAttention: AttentionParams = {keepFraction: 0.125, centroidR
 
 /** Level-1 centroids per level-2 centroid when the index is hierarchical. */
 const level1Ratio = 0.1;
+/**
+ * Share of the level-1 clusters made by bisecting the largest (patch 0040). Keys of real text make far more uneven
+ * level-1 clusters than random ones, and the GPU lookup waits for its largest kept cluster: -0.2 ms a decode step at
+ * 127K on an H200 (bench/RESULTS.md).
+ */
+const level1Split = 0.125;
 /** Below this many indexed keys an index saves nothing worth its lookup: attention stays dense. */
 const minIndexedKeys = 256;
 export const squeezeBlobName = "squeezeIndex";
@@ -66,7 +72,8 @@ export class SqueezedAttention {
         const index = SqueezeIndex.create(options.llama);
         try {
             const timings = {clusterMs: 0, calibrateMs: 0, loadMs: 0, saveMs: 0};
-            const wanted = {centroidRatio: params.centroidRatio, level1Ratio: params.hierarchical ? level1Ratio : 0, window, seed: params.seed ?? 0};
+            const wanted: WantedClusters = {centroidRatio: params.centroidRatio, level1Ratio: params.hierarchical ? level1Ratio : 0, level1Split, window,
+                seed: params.seed ?? 0};
             let reused = false;
             let calibrated = false;
             if (options.saved?.holdsRoot === true) {
@@ -169,6 +176,15 @@ export function validateAttention(params: AttentionParams): void {
         throw new RangeError(`The observation window must be a positive number of tokens, got ${params.observationWindow}.`);
 }
 
+/** What decides an index's clusters (with the keys): a saved index is reused only when these match. */
+interface WantedClusters {
+    centroidRatio: number;
+    level1Ratio: number;
+    level1Split: number;
+    window: number;
+    seed: number;
+}
+
 /** Two saved parameters are the same up to float rounding of the blob. */
 const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
 
@@ -176,7 +192,7 @@ const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.
  * Loads the saved index: "fits" when it was made with the same parameters for as many keys and calibrated for this keep
  * fraction, "recalibrate" when only the calibration differs (its clusters are kept), "none" otherwise.
  */
-async function loadSaved(index: SqueezeIndex, saved: SavedIndex, wanted: {centroidRatio: number, level1Ratio: number, window: number, seed: number},
+async function loadSaved(index: SqueezeIndex, saved: SavedIndex, wanted: WantedClusters,
     keepFraction: number, indexedKeys: number, log: PrepareAttentionOptions["log"], signal?: AbortSignal): Promise<"fits" | "recalibrate" | "none"> {
     const file = await saved.verifiedBlobPath(squeezeBlobName, signal);
     if (file == null)
@@ -201,12 +217,15 @@ async function loadSaved(index: SqueezeIndex, saved: SavedIndex, wanted: {centro
     return "fits";
 }
 
-function describeMismatch(info: SqueezeIndexInfo, wanted: {centroidRatio: number, level1Ratio: number, window: number, seed: number},
+function describeMismatch(info: SqueezeIndexInfo, wanted: WantedClusters,
     indexedKeys: number): string | undefined {
     if (info.keys !== indexedKeys)
         return `${info.keys} keys, ${indexedKeys} now`;
     if (!close(info.centroidRatio, wanted.centroidRatio) || !close(info.level1Ratio, wanted.level1Ratio))
         return "other centroid ratios";
+    // one level has no level-1 clusters to split
+    if (wanted.level1Ratio > 0 && !close(info.level1Split, wanted.level1Split))
+        return info.level1Split === 0 ? "it was built before level-1 balancing" : "another level-1 split";
     if (info.window !== wanted.window || info.seed !== wanted.seed)
         return "another observation window or seed";
     return undefined;

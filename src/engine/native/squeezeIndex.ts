@@ -10,6 +10,11 @@ export interface SqueezeIndexBuildOptions {
     centroidRatio: number;
     /** Level-1 centroids per level-2 centroid; 0 for one level. */
     level1Ratio: number;
+    /**
+     * Share of the level-1 clusters made by bisecting the largest ones after K-means makes the rest (patch 0040, in
+     * [0, 0.5]; native default 0.125): even level-1 clusters keep the GPU lookup's slowest warp short.
+     */
+    level1Split?: number;
     /** The last `window` positions stay out of the index (they are the calibration queries, and always attended). */
     window: number;
     seed: number;
@@ -30,6 +35,8 @@ export interface SqueezeIndexInfo {
     centroids2: number;
     centroidRatio: number;
     level1Ratio: number;
+    /** The share of level-1 clusters made by bisection; 0 for an index saved before patch 0040. */
+    level1Split: number;
     seed: number;
     window: number;
     blobBytes: number;
@@ -139,6 +146,7 @@ export class SqueezeIndex {
             await this.native.build(addonContext(sequence.context), sequenceIdOf(sequence), {
                 centroidRatio: options.centroidRatio, level1Ratio: options.level1Ratio, window: options.window,
                 seed: options.seed, threads: options.threads,
+                ...(options.level1Split != null ? {level1Split: options.level1Split} : {}),
                 ...(options.maxIterations != null ? {maxIterations: options.maxIterations} : {}),
                 ...(options.kmeansBackend != null ? {kmeansBackend: kmeansBackends[options.kmeansBackend]} : {})
             }, options.onProgress);
