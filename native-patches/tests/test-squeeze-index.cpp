@@ -243,6 +243,20 @@ static bool test_errors() {
     return true;
 }
 
+// Where a section of a written index starts (its tag; SQZINDEX: 16-byte header, then tag[4], u32 0, u64 size, payload),
+// 0 if it has none
+static size_t section_at(const std::vector<uint8_t> & blob, const char * tag) {
+    for (size_t at = 16; at + 16 <= blob.size();) {
+        if (memcmp(blob.data() + at, tag, 4) == 0) {
+            return at;
+        }
+        uint64_t len = 0;
+        memcpy(&len, blob.data() + at + 8, 8);
+        at += 16 + (size_t) len;
+    }
+    return 0;
+}
+
 // The worst level-1 cluster of a head as kernel B sees it: its cells against the mean, or its children against a warp
 static double worst_level1(const llama_squeeze_index * idx, int h) {
     const int k1 = llama_squeeze_index_n_centroids(idx, 1), k2 = llama_squeeze_index_n_centroids(idx, 2);
@@ -308,22 +322,14 @@ static bool test_level1_split() {
     // a blob without the SPLT section reads as an index built before the split: level1_split 0, all else equal
     std::vector<uint8_t> blob(llama_squeeze_index_blob_size(split));
     CHECK(llama_squeeze_index_write(split, blob.data(), blob.size()) == blob.size(), "write");
-    std::vector<uint8_t> old(blob.begin(), blob.begin() + 16);
+    const size_t splt = section_at(blob, "SPLT");
+    CHECK(splt != 0, "the blob has no SPLT section");
+    uint64_t splt_len = 0;
+    memcpy(&splt_len, blob.data() + splt + 8, 8);
+    std::vector<uint8_t> old = blob;
+    old.erase(old.begin() + splt, old.begin() + splt + 16 + splt_len);
     uint32_t n_sections = 0;
-    memcpy(&n_sections, blob.data() + 12, 4);
-    bool dropped = false;
-    for (size_t at = 16; at < blob.size();) {
-        uint64_t len = 0;
-        memcpy(&len, blob.data() + at + 8, 8);
-        const size_t end = at + 16 + (size_t) len;
-        if (memcmp(blob.data() + at, "SPLT", 4) == 0) {
-            dropped = true;
-        } else {
-            old.insert(old.end(), blob.begin() + at, blob.begin() + end);
-        }
-        at = end;
-    }
-    CHECK(dropped, "the blob has no SPLT section");
+    memcpy(&n_sections, old.data() + 12, 4);
     n_sections--;
     memcpy(old.data() + 12, &n_sections, 4);
     llama_squeeze_index * back = llama_squeeze_index_read(old.data(), old.size());
@@ -334,15 +340,8 @@ static bool test_level1_split() {
     llama_squeeze_index_free(back);
     // a share out of range in the section is refused
     std::vector<uint8_t> bad = blob;
-    for (size_t at = 16; at < bad.size();) {
-        uint64_t len = 0;
-        memcpy(&len, bad.data() + at + 8, 8);
-        if (memcmp(bad.data() + at, "SPLT", 4) == 0) {
-            const float share = 0.75f;
-            memcpy(bad.data() + at + 16, &share, 4);
-        }
-        at += 16 + (size_t) len;
-    }
+    const float share = 0.75f;
+    memcpy(bad.data() + splt + 16, &share, 4);
     CHECK(llama_squeeze_index_read(bad.data(), bad.size()) == nullptr, "a SPLT share of 0.75 must be refused");
 
     llama_squeeze_index_free(split);
