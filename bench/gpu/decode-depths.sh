@@ -9,6 +9,8 @@
 #      timed as llama-bench times it (llama_decode of one token + llama_synchronize);
 #   4. ASK=1 (default): `squeeze ask` through Node at 127K, dense, with SQUEEZE_DEBUG: node-llama-cpp's per-token cost
 #      beside llama.cpp's own decode time (patch 0021 took a copy of the token list out of every step).
+# Stock runs with GGML_SCHED_SYNC_INPUTS=1 (STOCK_SYNC_INPUTS=0: without): patch 0043 queues the scheduler's input
+# copies for every graph, llama-bench's too, and the baseline is llama.cpp as it comes.
 # Also, before the benchmarks: PARITY=1 (default) runs native-patches/tests/test-squeezed-attn-cuda.cpp (the CUDA op
 # against the CPU op) and llama.cpp's test-backend-ops for our three ops (patch 0023) on the card; PDL_AB=1 (default) repeats step 3 at the deepest depth, keep 1/8, with
 # GGML_SQA_PDL=0 (patch 0022's programmatic dependent launches off, the rest of llama.cpp unchanged); BLOCKS_AB="8"
@@ -96,7 +98,7 @@ phase model "$t_all"
 
 if [ "${STOCK:-1}" = 1 ]; then
 t0=$(date +%s)
-timeout 200 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" -d "$depths" -r 1 -o json > "$out/stock.json" 2> "$out/stock.log"
+GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 200 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" -d "$depths" -r 1 -o json > "$out/stock.json" 2> "$out/stock.log"
 echo "llama-bench rc=$?" | tee -a "$out/phases.txt"
 phase stock "$t0"
 fi
@@ -107,7 +109,7 @@ i=0
 for e in ${STOCK_AB_ENV:-}; do
     i=$((i + 1)); t0=$(date +%s); deepest=${depths##*,}
     echo "$e" > "$out/stock-env$i.name"
-    env ${e//,/ } timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" -d "$deepest" -r 1 -o json \
+    env GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} ${e//,/ } timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" -d "$deepest" -r 1 -o json \
         > "$out/stock-env$i.json" 2> "$out/stock-env$i.log"
     echo "llama-bench $e rc=$?" | tee -a "$out/phases.txt"
     phase "stock-env$i" "$t0"

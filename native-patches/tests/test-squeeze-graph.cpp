@@ -370,6 +370,98 @@ static bool run_mask(llama_model * model, bool flash_attn) {
     return true;
 }
 
+static int g_memo_kept = 0; // patch 0042's debug lines: a one-token mask row kept its fixed cells from the last decode
+
+// one-token decodes that alternate between what the fixed range is to the token's sequence (all, none, some), so that
+// a mask row kept from the last decode is right only when it was written for the same view (patch 0042); per_cell:
+// LLAMA_SQUEEZE_MASK_PER_CELL=1 at attach (every cell written every time: the reference)
+static bool memo_pass(llama_context * ctx, const llama_squeeze_index * idx, const std::vector<llama_token> & toks,
+        int n_fixed, bool per_cell, std::vector<std::vector<uint8_t>> & masks, std::vector<std::vector<float>> & logits) {
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+    llama_memory_t mem = llama_get_memory(ctx);
+    if (per_cell) {
+        setenv("LLAMA_SQUEEZE_MASK_PER_CELL", "1", 1);
+    } else {
+        unsetenv("LLAMA_SQUEEZE_MASK_PER_CELL");
+    }
+    CHECK(llama_squeeze_attach(ctx, idx, 0, -INFINITY, -INFINITY) == LLAMA_SQUEEZE_OK, "attach: %s", llama_squeeze_last_error());
+    unsetenv("LLAMA_SQUEEZE_MASK_PER_CELL");
+    for (llama_seq_id s = 1; s <= 3; ++s) {
+        llama_memory_seq_rm(mem, s, -1, -1);
+    }
+    llama_memory_seq_cp(mem, 0, 1, -1, -1);
+    llama_memory_seq_cp(mem, 0, 3, 0, 600);
+    // (sequence, position, tokens): 1 sees every fixed cell, 2 none, 3 some. A row is kept in the second one-token decode
+    // of each run of 1 and of 2; the two-token decode builds another graph, whose mask is new
+    struct step { llama_seq_id seq; llama_pos pos; int n; };
+    const step steps[] = {
+        {1, n_fixed, 1}, {1, n_fixed + 1, 1}, {1, n_fixed + 2, 1}, {2, 0, 1}, {2, 1, 1}, {1, n_fixed + 3, 1},
+        {1, n_fixed + 4, 1}, {1, n_fixed + 5, 2}, {1, n_fixed + 7, 1}, {1, n_fixed + 8, 1}, {3, 600, 1},
+        {1, n_fixed + 9, 1}, {1, n_fixed + 10, 1},
+    };
+    for (size_t i = 0; i < sizeof(steps)/sizeof(steps[0]); ++i) {
+        g_mask.clear();
+        const std::vector<llama_token> in(toks.begin() + i % 3, toks.begin() + i % 3 + steps[i].n);
+        CHECK(decode_seq(ctx, in, steps[i].pos, steps[i].seq), "decode %zu", i);
+        CHECK(!g_mask.empty(), "no squeezed node in decode %zu", i);
+        masks.push_back(g_mask);
+        const float * lg = llama_get_logits_ith(ctx, -1);
+        logits.emplace_back(lg, lg + n_vocab);
+    }
+    llama_squeeze_detach(ctx);
+    for (llama_seq_id s = 1; s <= 3; ++s) {
+        llama_memory_seq_rm(mem, s, -1, -1);
+    }
+    return true;
+}
+
+static bool run_mask_memo(llama_model * model) {
+    printf("KQ mask rows kept between one-token decodes (patch 0042)\n");
+    llama_context * ctx = make_context(model, true, GGML_TYPE_F16, mask_cb);
+    CHECK(ctx, "context");
+    const int n_fixed = 1200;
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::mt19937 rng(7);
+    std::vector<llama_token> fixed(n_fixed), toks(5);
+    for (auto & t : fixed) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    for (auto & t : toks) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    CHECK(prefill(ctx, fixed), "prefill");
+    llama_squeeze_index_params ip = llama_squeeze_index_default_params();
+    ip.n_window = 100;
+    ip.n_threads = 2;
+    llama_squeeze_index * idx = nullptr;
+    CHECK(llama_squeeze_build_index(ctx, 0, ip, &idx) == LLAMA_SQUEEZE_OK, "build: %s", llama_squeeze_last_error());
+    std::vector<std::vector<uint8_t>> cell_masks, once_masks;
+    std::vector<std::vector<float>>   cell_logits, once_logits;
+    g_memo_kept = 0;
+    CHECK(memo_pass(ctx, idx, toks, n_fixed, true, cell_masks, cell_logits), "per-cell pass");
+    const int kept_per_cell = g_memo_kept;
+    g_memo_kept = 0;
+    CHECK(memo_pass(ctx, idx, toks, n_fixed, false, once_masks, once_logits), "one-pass pass");
+    llama_squeeze_index_free(idx);
+    llama_free(ctx);
+    int same = 0;
+    double d = 0;
+    for (size_t i = 0; i < cell_masks.size(); ++i) {
+        same += cell_masks[i] == once_masks[i];
+        for (int j = 0; j < n_vocab; ++j) {
+            d = std::max(d, (double) fabsf(cell_logits[i][j] - once_logits[i][j]));
+        }
+    }
+    printf("  %zu decodes: masks the same as cell by cell %d/%zu, max |logit difference| %.2e, rows kept %d "
+            "(per-cell pass: %d)\n", cell_masks.size(), same, cell_masks.size(), d, g_memo_kept, kept_per_cell);
+    CHECK(same == (int) cell_masks.size(), "a mask differs from the cell-by-cell reference");
+    CHECK(d == 0.0, "the logits differ from the cell-by-cell reference");
+    // kept (and said once) in each run of one-token decodes of the same view: 1, 2, 1, 1 after the two-token graph, 1
+    CHECK(g_memo_kept == 5, "expected the fixed cells kept from the last decode 5 times, got %d", g_memo_kept);
+    CHECK(kept_per_cell == 0, "the cell-by-cell path kept a row");
+    return true;
+}
+
 // a one-token batch for sequences 0 and 1 at once (the two are coupled by it); true if llama_decode took it
 static bool decode_coupled(llama_context * ctx, llama_token tok, llama_pos pos) {
     llama_batch batch = llama_batch_init(1, 0, 2);
@@ -422,6 +514,9 @@ int main(int argc, char ** argv) {
             const char * b = v + strlen("squeeze: ");
             g_views.emplace_back(b, strcspn(b, "\n"));
         }
+        if (strstr(text, "squeeze: the mask row keeps its fixed cells")) {
+            ++g_memo_kept;
+        }
         if (level >= GGML_LOG_LEVEL_ERROR && getenv("SQUEEZE_TEST_VERBOSE")) {
             fputs(text, stderr);
         }
@@ -439,6 +534,7 @@ int main(int argc, char ** argv) {
     ok &= run(model, true,  GGML_TYPE_F16);
     ok &= run_mask(model, false);
     ok &= run_mask(model, true);
+    ok &= run_mask_memo(model);
     ok &= run_coupled(model);
     delete g_precise;
     llama_model_free(model);
