@@ -252,17 +252,41 @@ static bool mask_cb(ggml_tensor * t, bool ask, void *) {
     return true;
 }
 
-struct mask_run {
-    std::vector<uint8_t>            mask_mixed, mask_after_rm;
-    std::vector<std::vector<float>> logits;
-    std::vector<std::string>        views;
+// the KQ mask tests' setup: a context whose sequence 0 holds n_fixed random tokens, its index, and n_toks more tokens
+struct mask_fixture {
+    llama_context *          ctx = nullptr;
+    llama_squeeze_index *    idx = nullptr;
+    std::vector<llama_token> toks;
+    ~mask_fixture() {
+        llama_squeeze_index_free(idx);
+        llama_free(ctx);
+    }
 };
 
-// one batch of three sequences (1: forked from the fixed context, 2: unrelated, 3: forked from its first 600 cells), then
-// sequence 1 alone after losing its first 100 cells; per_cell: LLAMA_SQUEEZE_MASK_PER_CELL=1 at attach
-static bool mask_pass(llama_context * ctx, const llama_squeeze_index * idx, const std::vector<llama_token> & toks,
-        int n_fixed, bool per_cell, mask_run & out) {
-    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+static bool make_mask_fixture(llama_model * model, bool flash_attn, uint32_t seed, int n_fixed, int n_toks, mask_fixture & f) {
+    f.ctx = make_context(model, flash_attn, GGML_TYPE_F16, mask_cb);
+    CHECK(f.ctx, "context");
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::mt19937 rng(seed);
+    std::vector<llama_token> fixed(n_fixed);
+    f.toks.resize(n_toks);
+    for (auto & t : fixed) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    for (auto & t : f.toks) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    CHECK(prefill(f.ctx, fixed), "prefill");
+    llama_squeeze_index_params ip = llama_squeeze_index_default_params();
+    ip.n_window = 100;
+    ip.n_threads = 2;
+    CHECK(llama_squeeze_build_index(f.ctx, 0, ip, &f.idx) == LLAMA_SQUEEZE_OK, "build: %s", llama_squeeze_last_error());
+    return true;
+}
+
+// attaches the index (per_cell: LLAMA_SQUEEZE_MASK_PER_CELL=1 at attach) with sequence 1 a fork of the whole fixed
+// context, 3 a fork of its first 600 cells and 2 empty
+static bool attach_with_forks(llama_context * ctx, const llama_squeeze_index * idx, bool per_cell) {
     llama_memory_t mem = llama_get_memory(ctx);
     if (per_cell) {
         setenv("LLAMA_SQUEEZE_MASK_PER_CELL", "1", 1);
@@ -276,6 +300,22 @@ static bool mask_pass(llama_context * ctx, const llama_squeeze_index * idx, cons
     }
     llama_memory_seq_cp(mem, 0, 1, -1, -1);
     llama_memory_seq_cp(mem, 0, 3, 0, 600);
+    return true;
+}
+
+struct mask_run {
+    std::vector<uint8_t>            mask_mixed, mask_after_rm;
+    std::vector<std::vector<float>> logits;
+    std::vector<std::string>        views;
+};
+
+// one batch of three sequences (1: forked from the fixed context, 2: unrelated, 3: forked from its first 600 cells), then
+// sequence 1 alone after losing its first 100 cells; per_cell: LLAMA_SQUEEZE_MASK_PER_CELL=1 at attach
+static bool mask_pass(llama_context * ctx, const llama_squeeze_index * idx, const std::vector<llama_token> & toks,
+        int n_fixed, bool per_cell, mask_run & out) {
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+    llama_memory_t mem = llama_get_memory(ctx);
+    CHECK(attach_with_forks(ctx, idx, per_cell), "attach");
     g_views.clear();
 
     const llama_seq_id seqs[3] = { 1, 2, 3 };
@@ -321,31 +361,15 @@ static bool has_view(const std::vector<std::string> & views, const char * what) 
 
 static bool run_mask(llama_model * model, bool flash_attn) {
     printf("KQ mask test (patch 0033), flash attention %s\n", flash_attn ? "on" : "off");
-    llama_context * ctx = make_context(model, flash_attn, GGML_TYPE_F16, mask_cb);
-    CHECK(ctx, "context");
-
     const int n_fixed = 1200;
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
-    std::mt19937 rng(5);
-    std::vector<llama_token> fixed(n_fixed), toks(7);
-    for (auto & t : fixed) {
-        t = (llama_token) (rng() % n_vocab);
-    }
-    for (auto & t : toks) {
-        t = (llama_token) (rng() % n_vocab);
-    }
-    CHECK(prefill(ctx, fixed), "prefill");
-    llama_squeeze_index_params ip = llama_squeeze_index_default_params();
-    ip.n_window = 100;
-    ip.n_threads = 2;
-    llama_squeeze_index * idx = nullptr;
-    CHECK(llama_squeeze_build_index(ctx, 0, ip, &idx) == LLAMA_SQUEEZE_OK, "build: %s", llama_squeeze_last_error());
-
     mask_run cell, once;
-    CHECK(mask_pass(ctx, idx, toks, n_fixed, true,  cell), "per-cell pass");
-    CHECK(mask_pass(ctx, idx, toks, n_fixed, false, once), "one-pass pass");
-    llama_squeeze_index_free(idx);
-    llama_free(ctx);
+    {
+        mask_fixture f;
+        CHECK(make_mask_fixture(model, flash_attn, 5, n_fixed, 7, f), "setup");
+        CHECK(mask_pass(f.ctx, f.idx, f.toks, n_fixed, true,  cell), "per-cell pass");
+        CHECK(mask_pass(f.ctx, f.idx, f.toks, n_fixed, false, once), "one-pass pass");
+    }
 
     double d = 0;
     for (size_t i = 0; i < cell.logits.size(); ++i) {
@@ -379,18 +403,7 @@ static bool memo_pass(llama_context * ctx, const llama_squeeze_index * idx, cons
         int n_fixed, bool per_cell, std::vector<std::vector<uint8_t>> & masks, std::vector<std::vector<float>> & logits) {
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
     llama_memory_t mem = llama_get_memory(ctx);
-    if (per_cell) {
-        setenv("LLAMA_SQUEEZE_MASK_PER_CELL", "1", 1);
-    } else {
-        unsetenv("LLAMA_SQUEEZE_MASK_PER_CELL");
-    }
-    CHECK(llama_squeeze_attach(ctx, idx, 0, -INFINITY, -INFINITY) == LLAMA_SQUEEZE_OK, "attach: %s", llama_squeeze_last_error());
-    unsetenv("LLAMA_SQUEEZE_MASK_PER_CELL");
-    for (llama_seq_id s = 1; s <= 3; ++s) {
-        llama_memory_seq_rm(mem, s, -1, -1);
-    }
-    llama_memory_seq_cp(mem, 0, 1, -1, -1);
-    llama_memory_seq_cp(mem, 0, 3, 0, 600);
+    CHECK(attach_with_forks(ctx, idx, per_cell), "attach");
     // (sequence, position, tokens): 1 sees every fixed cell, 2 none, 3 some. A row is kept in the second one-token decode
     // of each run of 1 and of 2; the two-token decode builds another graph, whose mask is new
     struct step { llama_seq_id seq; llama_pos pos; int n; };
@@ -417,33 +430,20 @@ static bool memo_pass(llama_context * ctx, const llama_squeeze_index * idx, cons
 
 static bool run_mask_memo(llama_model * model) {
     printf("KQ mask rows kept between one-token decodes (patch 0042)\n");
-    llama_context * ctx = make_context(model, true, GGML_TYPE_F16, mask_cb);
-    CHECK(ctx, "context");
     const int n_fixed = 1200;
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
-    std::mt19937 rng(7);
-    std::vector<llama_token> fixed(n_fixed), toks(5);
-    for (auto & t : fixed) {
-        t = (llama_token) (rng() % n_vocab);
-    }
-    for (auto & t : toks) {
-        t = (llama_token) (rng() % n_vocab);
-    }
-    CHECK(prefill(ctx, fixed), "prefill");
-    llama_squeeze_index_params ip = llama_squeeze_index_default_params();
-    ip.n_window = 100;
-    ip.n_threads = 2;
-    llama_squeeze_index * idx = nullptr;
-    CHECK(llama_squeeze_build_index(ctx, 0, ip, &idx) == LLAMA_SQUEEZE_OK, "build: %s", llama_squeeze_last_error());
     std::vector<std::vector<uint8_t>> cell_masks, once_masks;
     std::vector<std::vector<float>>   cell_logits, once_logits;
-    g_memo_kept = 0;
-    CHECK(memo_pass(ctx, idx, toks, n_fixed, true, cell_masks, cell_logits), "per-cell pass");
-    const int kept_per_cell = g_memo_kept;
-    g_memo_kept = 0;
-    CHECK(memo_pass(ctx, idx, toks, n_fixed, false, once_masks, once_logits), "one-pass pass");
-    llama_squeeze_index_free(idx);
-    llama_free(ctx);
+    int kept_per_cell = 0;
+    {
+        mask_fixture f;
+        CHECK(make_mask_fixture(model, true, 7, n_fixed, 5, f), "setup");
+        g_memo_kept = 0;
+        CHECK(memo_pass(f.ctx, f.idx, f.toks, n_fixed, true, cell_masks, cell_logits), "per-cell pass");
+        kept_per_cell = g_memo_kept;
+        g_memo_kept = 0;
+        CHECK(memo_pass(f.ctx, f.idx, f.toks, n_fixed, false, once_masks, once_logits), "one-pass pass");
+    }
     int same = 0;
     double d = 0;
     for (size_t i = 0; i < cell_masks.size(); ++i) {
