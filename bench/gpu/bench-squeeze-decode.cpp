@@ -26,6 +26,9 @@
 // decode-depths.sh: whether the index over text keys (repeated tokens, uneven clusters) makes the lookup slower.
 // SQUEEZE_BENCH_FORK=1 decodes the timed tokens on a fork of the context (sequence 2, a copy of sequence 0 made after
 // the prefill), as the engine answers a question, instead of on sequence 0 itself.
+// SQUEEZE_BENCH_DECODE_THREADS=n: the timed decodes with n ggml threads instead of -t (the prefill and the index build
+// keep -t): with every layer on the GPU a decode's only CPU work is its token's embedding row, and ggml's OpenMP team
+// of -t threads spins between steps beside the host's work on the step.
 // SQUEEZE_BENCH_AB_ENV=NAME=VALUE: after each keep fraction's row, the same decode with NAME=VALUE in the environment
 // while attaching, then without, twice (rows B, A, B, A, marked by "variant"): a switch that the library reads at
 // attach (e.g. LLAMA_SQUEEZE_MASK_PER_CELL=1, patch 0033) compared in one process, on one prefilled KV cache.
@@ -373,6 +376,16 @@ int main(int argc, char ** argv) {
         }
 
         auto run_mode = [&](float keep, float kept, const std::string & variant = "") {
+            // SQUEEZE_BENCH_DECODE_THREADS=n: the timed decodes with n ggml threads (the index build keeps -t)
+            const char * dt = getenv("SQUEEZE_BENCH_DECODE_THREADS");
+            if (dt && atoi(dt) > 0) {
+                llama_set_n_threads(ctx, atoi(dt), o.threads);
+            }
+            struct restore_threads {
+                llama_context * ctx;
+                int n;
+                ~restore_threads() { llama_set_n_threads(ctx, n, n); }
+            } restore{ctx, o.threads};
             time_steps(ctx, std::vector<llama_token>(gen.begin(), gen.begin() + std::min(4, o.n_gen)), depth); // warm-up
             std::vector<double> ms, host;
             uint64_t digest = 0;

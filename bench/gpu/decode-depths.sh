@@ -9,6 +9,7 @@
 #      timed as llama-bench times it (llama_decode of one token + llama_synchronize);
 #   4. ASK=1 (default): `squeeze ask` through Node at 127K, dense, with SQUEEZE_DEBUG: node-llama-cpp's per-token cost
 #      beside llama.cpp's own decode time (patch 0021 took a copy of the token list out of every step).
+# STOCK_T1=1 adds llama-bench with one thread at the deepest depth (stock-t1.json; see below).
 # Stock runs with GGML_SCHED_SYNC_INPUTS=1 (STOCK_SYNC_INPUTS=0: without): patch 0043 queues the scheduler's input
 # copies for every graph, llama-bench's too, and the baseline is llama.cpp as it comes.
 # Also, before the benchmarks: PARITY=1 (default) runs native-patches/tests/test-squeezed-attn-cuda.cpp (the CUDA op
@@ -101,6 +102,16 @@ t0=$(date +%s)
 GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 200 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" -d "$depths" -r 1 -o json > "$out/stock.json" 2> "$out/stock.log"
 echo "llama-bench rc=$?" | tee -a "$out/phases.txt"
 phase stock "$t0"
+fi
+# STOCK_T1=1: llama-bench again at the deepest depth with one thread (-t 1). Its default is one thread a core, and with
+# every layer on the GPU that OpenMP team spins beside the host's work on each step: 12.105 against 12.560 ms a token at
+# 127K on an H200 (bench/gpu/results/session17-h200-h100/, call 5). The baseline is the faster of the two.
+if [ "${STOCK_T1:-0}" = 1 ]; then
+    t0=$(date +%s); deepest=${depths##*,}
+    GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" \
+        -d "$deepest" -r 1 -t 1 -o json > "$out/stock-t1.json" 2> "$out/stock-t1.log"
+    echo "llama-bench -t 1 rc=$?" | tee -a "$out/phases.txt"
+    phase stock-t1 "$t0"
 fi
 
 # STOCK_AB_ENV="VAR=1 ...": llama-bench again at the deepest depth, once per entry with its variables set (commas between
@@ -198,6 +209,7 @@ const stock = stockRows(read("stock.json"));
 const envRuns = (prefix, rowsOf) => fs.readdirSync(out).filter((n) => n.startsWith(prefix) && /\d+\.json$/.test(n))
     .map((n) => ({env: fs.readFileSync(path.join(out, n.replace(/json$/, "name")), "utf8").trim(), rows: rowsOf(read(n))}));
 const stockEnvAB = envRuns("stock-env", stockRows);
+const stockT1 = stockRows(read("stock-t1.json"));
 const sq = read("squeeze.json");
 const pdlOff = read("squeeze-pdl-off.json");
 const blocks = Object.fromEntries(fs.readdirSync(out).filter((n) => /^squeeze-blocks\d+\.json$/.test(n))
@@ -222,7 +234,7 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
 }
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
-    parity, stock, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
+    parity, stock, stockT1, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
     squeezeEnvAB: envAB, asks
 };
 fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
