@@ -17,7 +17,7 @@ import {embeddedModel, embeddedModelPath} from "./models/embeddedModel.js";
 import {checkModelFile} from "./models/modelFile.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
-import {canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
+import {answerDecodeThreads, canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
 import {collectFiles} from "./workspace/collectFiles.js";
 import {buildFixedContext, type FixedContextFile} from "./workspace/fixedContext.js";
@@ -370,6 +370,7 @@ export class Engine {
                 if (debugTimings)
                     await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
                 await decodeGreedy(answerSequence, {firstToken: promptTokens[promptTokens.length - 1]!, maxTokens, signal,
+                    decodeThreads: answerDecodeThreads(modelInfo.gpu, modelInfo.gpuLayers, model.fileInsights.totalLayers),
                     onToken: (token) => void accept(token)});
                 if (!complete && signal?.aborted)
                     stopReason = "cancelled";

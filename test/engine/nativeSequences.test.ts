@@ -6,7 +6,7 @@ import {after, before, describe, it} from "node:test";
 import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
 import {embeddedModelPath} from "../../src/engine/models/embeddedModel.js";
 import {loadPatchedLlama} from "../../src/engine/native/patchedLlama.js";
-import {decodeGreedy, hasGreedyDecodeLoop} from "../../src/engine/native/greedyDecode.js";
+import {answerDecodeThreads, decodeGreedy, hasGreedyDecodeLoop} from "../../src/engine/native/greedyDecode.js";
 import {forkSequence, sequenceIdOf, usedKvCells} from "../../src/engine/native/sequences.js";
 
 const goldenPrompt = "Once upon a time";
@@ -175,6 +175,47 @@ describe("patched native layer (stories260K, CPU)", () => {
             await sequence.dispose();
         }
         assert.equal(usedKvCells(context), 0);
+    });
+
+    it("decodes in the addon's loop with the threads it is given, and gives the context its own back (patch 0044)", async () => {
+        const addon = (context as unknown as {_ctx: {getThreads(): number}})._ctx;
+        assert.equal(addon.getThreads(), 2);
+        const sequence = context.getSequence();
+        let tokens: Token[] = [];
+        try {
+            await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            // the loop's threads, read while it runs: it goes on until it sees the cancel after this first pick
+            const controller = new AbortController();
+            let during: number | undefined;
+            let stopReason: string;
+            ({tokens, stopReason} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 100000,
+                decodeThreads: 1, signal: controller.signal, onToken: () => {
+                    during ??= addon.getThreads();
+                    controller.abort();
+                }}));
+            assert.equal(stopReason, "cancelled");
+            assert.equal(during, 1, "the loop's one-token decodes ran with the thread count it was given");
+            assert.equal(addon.getThreads(), 2, "the context has its own threads back");
+        } finally {
+            await sequence.dispose();
+        }
+        // the same picks as node-llama-cpp's own greedy decoding with the context's two threads
+        const reference = context.getSequence();
+        try {
+            assert.deepEqual(tokens, await greedy(reference, promptTokens, tokens.length));
+        } finally {
+            await reference.dispose();
+        }
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    it("decodes with one thread only when every layer is on a CUDA GPU", () => {
+        assert.equal(answerDecodeThreads("cuda", 33, 33, {}), 1);
+        assert.equal(answerDecodeThreads("cuda", 32, 33, {}), undefined, "a layer on the CPU keeps the context's threads");
+        assert.equal(answerDecodeThreads("vulkan", 33, 33, {}), undefined);
+        assert.equal(answerDecodeThreads(false, 0, 33, {}), undefined);
+        assert.equal(answerDecodeThreads("cuda", 33, 33, {SQUEEZE_DECODE_THREADS: "0"}), undefined);
+        assert.equal(answerDecodeThreads(false, 0, 33, {SQUEEZE_DECODE_THREADS: "3"}), 3);
     });
 
     it("stops the addon's loop when cancelled, and at an end-of-generation token", async () => {

@@ -16,7 +16,7 @@ interface GreedyDecodeResult {
 /** The patched addon's methods (patch 0034), as this file uses them. */
 interface GreedyAddonContext {
     greedyDecode?(sequenceId: number, firstToken: number, startPos: number, maxTokens: number,
-        onTokens: (tokens: Uint32Array) => void): Promise<GreedyDecodeResult>;
+        onTokens: (tokens: Uint32Array) => void, decodeThreads?: number): Promise<GreedyDecodeResult>;
     cancelGreedyDecode?(): void;
 }
 
@@ -48,6 +48,25 @@ export interface GreedyDecodeOptions {
     onToken?: (token: Token) => void;
     /** Stops the loop after the token it is deciding. */
     signal?: AbortSignal;
+    /** ggml threads for the loop's one-token decodes (patch 0044); the context's own when left out. */
+    decodeThreads?: number;
+}
+
+/**
+ * ggml threads for the answer loop's one-token decodes: one when every layer is on a CUDA GPU, where a decode's only
+ * CPU work is its token's embedding row and a team of one thread a core spins between the steps beside the host's work
+ * on each (bench-squeeze-decode on an H200 at 127K, keep 1/8: 5.992 against 6.035 ms a token, the host's share 0.159
+ * against 0.205 ms; bench/RESULTS.md, "Stock's thread count"); otherwise the context's own (undefined).
+ * SQUEEZE_DECODE_THREADS=n in the environment sets it (0: the context's own).
+ */
+export function answerDecodeThreads(gpu: string | false, gpuLayers: number, totalLayers: number,
+        env: NodeJS.ProcessEnv = process.env): number | undefined {
+    const forced = env.SQUEEZE_DECODE_THREADS;
+    if (forced != null && forced !== "") {
+        const n = Number.parseInt(forced, 10);
+        return Number.isInteger(n) && n > 0 ? n : undefined;
+    }
+    return gpu === "cuda" && totalLayers > 0 && gpuLayers >= totalLayers ? 1 : undefined;
 }
 
 /**
@@ -81,7 +100,7 @@ export async function decodeGreedy(sequence: LlamaContextSequence, options: Gree
                     streamed.push(token as Token);
                     options.onToken?.(token as Token);
                 }
-            });
+            }, options.decodeThreads);
     } catch (error) {
         keepBookkeeping((error as {decoded?: number}).decoded ?? 0, streamed);
         throw error;
