@@ -29,6 +29,7 @@
 // SQUEEZE_BENCH_DECODE_THREADS=n: the timed decodes with n ggml threads instead of -t (the prefill and the index build
 // keep -t): with every layer on the GPU a decode's only CPU work is its token's embedding row, and ggml's OpenMP team
 // of -t threads spins between steps beside the host's work on the step.
+// SQUEEZE_BENCH_PIN_CPU=n: the decoding thread pinned to CPU n for the timed decodes.
 // SQUEEZE_BENCH_AB_ENV=NAME=VALUE: after each keep fraction's row, the same decode with NAME=VALUE in the environment
 // while attaching, then without, twice (rows B, A, B, A, marked by "variant"): a switch that the library reads at
 // attach (e.g. LLAMA_SQUEEZE_MASK_PER_CELL=1, patch 0033) compared in one process, on one prefilled KV cache.
@@ -48,6 +49,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <pthread.h>
+#include <sched.h>
 
 namespace {
 
@@ -386,6 +390,23 @@ int main(int argc, char ** argv) {
                 int n;
                 ~restore_threads() { llama_set_n_threads(ctx, n, n); }
             } restore{ctx, o.threads};
+            // SQUEEZE_BENCH_PIN_CPU=n: the decoding thread on CPU n for the timed decodes (its own affinity back after):
+            // whether the host's pace, which moves ~2.5x between processes of one build, follows the core it runs on
+            struct pin_cpu {
+                cpu_set_t saved;
+                bool pinned = false;
+                explicit pin_cpu(const char * cpu) {
+                    if (cpu == nullptr || *cpu == 0 || pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) != 0) {
+                        return;
+                    }
+                    cpu_set_t one;
+                    CPU_ZERO(&one);
+                    CPU_SET(atoi(cpu), &one);
+                    pinned = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+                    fprintf(stderr, "SQUEEZE_BENCH_PIN_CPU: %s on CPU %d\n", pinned ? "pinned" : "not pinned", atoi(cpu));
+                }
+                ~pin_cpu() { if (pinned) { pthread_setaffinity_np(pthread_self(), sizeof saved, &saved); } }
+            } pin(getenv("SQUEEZE_BENCH_PIN_CPU"));
             time_steps(ctx, std::vector<llama_token>(gen.begin(), gen.begin() + std::min(4, o.n_gen)), depth); // warm-up
             std::vector<double> ms, host;
             uint64_t digest = 0;

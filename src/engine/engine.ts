@@ -15,6 +15,7 @@ import {ArithmeticCheckerPrm} from "./search/prm/arithmeticCheckerPrm.js";
 import {runTreeSearch} from "./search/treeSearch.js";
 import {embeddedModel, embeddedModelPath} from "./models/embeddedModel.js";
 import {checkModelFile} from "./models/modelFile.js";
+import {tokenEmbeddingsPlacement} from "./models/tokenEmbeddings.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
 import {answerDecodeThreads, canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
@@ -131,11 +132,13 @@ export class Engine {
         await this.unloadModel();
         const displayName = target.embedded ? "the embedded model" : checked.name;
         this.events.onProgress?.({operation: "loadModel", stage: `Loading ${displayName}`, done: 0, total: 1});
+        const embeddings = await tokenEmbeddingsPlacement(llama, checked, params.gpuLayers ?? "auto");
         let model: LlamaModel;
         try {
             model = await llama.loadModel({
                 modelPath: target.path,
                 gpuLayers: llama.gpu === false ? 0 : params.gpuLayers ?? "auto",
+                ...(embeddings.onGpu ? {tokenEmbeddingsOnGpu: true} : {}),
                 onLoadProgress: (loaded) => this.events.onProgress?.({
                     operation: "loadModel", stage: `Loading ${displayName}`, done: loaded, total: 1
                 }),
@@ -155,11 +158,13 @@ export class Engine {
             trainContextSize: model.trainContextSize,
             gpu: llama.gpu,
             gpuLayers: model.gpuLayers,
+            ...(model.tokenEmbeddingsDevice != null ? {tokenEmbeddingsDevice: model.tokenEmbeddingsDevice} : {}),
             notes: target.embedded ? [...embeddedModel.notes] : [],
             ...(fallbackReason != null ? {fallbackReason} : {})
         };
         this.loaded = {model, info, threads, headDim: checked.headDim, headsPerKvHead: checked.headsPerKvHead};
-        this.log("info", `Loaded ${info.name} (${info.path}), ${threads} threads`);
+        this.log("info", `Loaded ${info.name} (${info.path}), ${threads} threads, token embeddings in ` +
+            `${info.tokenEmbeddingsDevice ?? "RAM"} (${embeddings.reason})`);
         return info;
     }
 

@@ -35,6 +35,8 @@ export interface ModelInfo {
     /** The compute backend llama.cpp runs on ("cuda", ...; false for CPU) and the layers offloaded to it. */
     gpu: string | false;
     gpuLayers: number;
+    /** The GPU whose memory holds the token embeddings, when the engine put them there (src/engine/models/tokenEmbeddings.ts). */
+    tokenEmbeddingsDevice?: string;
     /** Plain-language notes for the user, e.g. that the embedded model writes children's stories. */
     notes: string[];
     /** Why the requested model was not loaded, when the engine fell back to the embedded one. */

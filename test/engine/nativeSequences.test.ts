@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import {after, before, describe, it} from "node:test";
 import type {Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
 import {embeddedModelPath} from "../../src/engine/models/embeddedModel.js";
+import {checkModelFile} from "../../src/engine/models/modelFile.js";
+import {placeTokenEmbeddings} from "../../src/engine/models/tokenEmbeddings.js";
 import {loadPatchedLlama} from "../../src/engine/native/patchedLlama.js";
 import {answerDecodeThreads, decodeGreedy, hasGreedyDecodeLoop} from "../../src/engine/native/greedyDecode.js";
 import {forkSequence, sequenceIdOf, usedKvCells} from "../../src/engine/native/sequences.js";
@@ -216,6 +218,48 @@ describe("patched native layer (stories260K, CPU)", () => {
         assert.equal(answerDecodeThreads(false, 0, 33, {}), undefined);
         assert.equal(answerDecodeThreads("cuda", 33, 33, {SQUEEZE_DECODE_THREADS: "0"}), undefined);
         assert.equal(answerDecodeThreads(false, 0, 33, {SQUEEZE_DECODE_THREADS: "3"}), 3);
+    });
+
+    it("puts the token embeddings in GPU memory only where it was measured to pay, with room left", () => {
+        const gib = 2 ** 30;
+        // an 8B model at F16 on an 80 GB card: 15 GB of layers, 1 GB of embeddings
+        const facts = {gpu: "cuda" as const, gpuDevices: 1, gpuLayers: "auto" as const, totalLayers: 32,
+            embeddingBytes: 1 * gib, modelVramBytes: 15 * gib, vramFreeBytes: 79 * gib, vramTotalBytes: 80 * gib};
+        assert.equal(placeTokenEmbeddings(facts, {}).onGpu, true);
+        assert.equal(placeTokenEmbeddings({...facts, gpuLayers: 32}, {}).onGpu, true);
+        assert.equal(placeTokenEmbeddings({...facts, gpuLayers: 31}, {}).onGpu, false, "a layer on the CPU");
+        assert.equal(placeTokenEmbeddings({...facts, gpuDevices: 2}, {}).onGpu, false, "two GPUs");
+        assert.equal(placeTokenEmbeddings({...facts, gpu: "vulkan"}, {}).onGpu, false, "not measured on Vulkan");
+        // a 24 GB card: 15 + 1 + 6 (a quarter of the card) = 22 GiB wanted
+        assert.equal(placeTokenEmbeddings({...facts, vramFreeBytes: 22.5 * gib, vramTotalBytes: 24 * gib}, {}).onGpu, true);
+        assert.equal(placeTokenEmbeddings({...facts, vramFreeBytes: 21.5 * gib, vramTotalBytes: 24 * gib}, {}).onGpu, false);
+        assert.equal(placeTokenEmbeddings(facts, {SQUEEZE_TOKEN_EMBD_GPU: "0"}).onGpu, false);
+        assert.equal(placeTokenEmbeddings({...facts, gpu: "vulkan", gpuDevices: 2}, {SQUEEZE_TOKEN_EMBD_GPU: "1"}).onGpu, true);
+        assert.equal(placeTokenEmbeddings({...facts, gpu: false}, {SQUEEZE_TOKEN_EMBD_GPU: "1"}).onGpu, false, "no GPU");
+    });
+
+    it("reads the embedding table's size from the file, and loads with tokenEmbeddingsOnGpu where there is no GPU", async () => {
+        const checked = await checkModelFile(llama, embeddedModelPath());
+        const table = model.fileInfo.tensorInfo!.find((tensor) => tensor.name === "token_embd.weight")!;
+        const elements = table.dimensions.reduce<number>((product, size) => product * Number(size), 1);
+        assert.equal(table.ggmlType, 0, "the fixture's table is F32 (GgmlType.F32)");
+        // the file pads each tensor's data to its alignment (32 bytes)
+        assert.ok(checked.tokenEmbeddingBytes >= elements * 4 && checked.tokenEmbeddingBytes < elements * 4 + 32,
+            `${checked.tokenEmbeddingBytes} bytes for ${elements} F32 values`);
+        assert.equal(checked.totalLayers, model.fileInsights.totalLayers);
+        assert.equal(model.tokenEmbeddingsDevice, undefined, "llama.cpp's default: in RAM");
+
+        const asked = await llama.loadModel({modelPath: embeddedModelPath(), gpuLayers: 0, tokenEmbeddingsOnGpu: true});
+        try {
+            assert.equal(asked.tokenEmbeddingsDevice, undefined, "no GPU device here: the table stays in RAM");
+            const askedContext = await asked.createContext({contextSize: 256, threads: 2});
+            const sequence = askedContext.getSequence();
+            const tokens = await greedy(sequence, asked.tokenize(goldenPrompt), 12);
+            assert.ok(goldenCompletion.startsWith(asked.detokenize(tokens)), asked.detokenize(tokens));
+            await askedContext.dispose();
+        } finally {
+            await asked.dispose();
+        }
     });
 
     it("stops the addon's loop when cancelled, and at an end-of-generation token", async () => {

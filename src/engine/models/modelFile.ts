@@ -3,6 +3,7 @@ import type {Llama} from "node-llama-cpp";
 import {EngineError, errorMessage} from "../errors.js";
 import {EngineErrorCode} from "../protocol.js";
 import {importNodeLlamaCpp} from "../native/patchedLlama.js";
+import {tensorBytesInFile} from "./tokenEmbeddings.js";
 
 export interface CheckedModelFile {
     path: string;
@@ -13,6 +14,10 @@ export interface CheckedModelFile {
     headDim: number | undefined;
     /** Query heads per KV head (GQA), when the GGUF gives the head counts. */
     headsPerKvHead?: number;
+    /** The model's layers, the bytes of its token embedding table (0 when it has none), and node-llama-cpp's estimate of its VRAM with every layer offloaded. */
+    totalLayers: number;
+    tokenEmbeddingBytes: number;
+    fullOffloadVramBytes: number;
 }
 
 /**
@@ -66,8 +71,14 @@ export async function checkModelFile(llama: Llama, modelPath: string): Promise<C
     const headCountKv = Array.isArray(attention.attention?.head_count_kv) ? attention.attention?.head_count_kv[0] : attention.attention?.head_count_kv;
     const headDim = attention.attention?.key_length ??
         (attention.embedding_length != null && headCount != null && headCount > 0 ? attention.embedding_length / headCount : undefined);
+    const totalLayers = insights.totalLayers;
+    const tokenEmbeddingBytes = tensorBytesInFile(info.tensorInfo, "token_embd.weight", stat.size - dataStart) ?? 0;
+    const fullOffloadVramBytes = (await insights.estimateModelResourceRequirementsV2({gpuLayers: totalLayers})).gpuVram;
     return {
         headDim,
+        totalLayers,
+        tokenEmbeddingBytes,
+        fullOffloadVramBytes,
         ...(headCount != null && headCount > 0 ? {headsPerKvHead: headCount / (headCountKv != null && headCountKv > 0 ? headCountKv : headCount)} : {}),
         path: modelPath,
         sizeBytes: stat.size,
