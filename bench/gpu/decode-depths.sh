@@ -229,7 +229,10 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
     const ask = read(name);
     asks[keep] = ask && {fixedTokens: ask.fixedContext?.tokens, keptFraction: ask.attention?.keptFraction,
         generated: ask.tokens?.generated, generateMs: ask.timings?.generateMs,
-        wallMsPerToken: ask.timings?.generateMs / ask.tokens?.generated,
+        // the CLI's msPerToken: first picked token to last over the steps between (before it, generateMs / generated
+        // counted one decode too few and the answer's tail: wallMsPerTokenOld, kept for comparison with earlier calls)
+        wallMsPerToken: ask.timings?.msPerToken ?? ask.timings?.generateMs / (ask.tokens?.generated - 1),
+        wallMsPerTokenOld: ask.timings?.generateMs / ask.tokens?.generated,
         llamaDecodeMsPerToken: evalRuns.length ? +evalRuns.at(-1)[1] / +evalRuns.at(-1)[2] : undefined};
 }
 const summary = {

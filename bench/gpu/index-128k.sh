@@ -105,19 +105,22 @@ const summary = {
         kmeansOn: [...new Set(layers.map((l) => l.on))]},
     asks: {}
 };
+// the CLI's msPerToken (first picked token to last over the steps between); generateMs / generated before it had one
+// decode too few and the answer's tail
+const decodeRate = (r) => r.timings?.msPerToken != null ? 1000 / r.timings.msPerToken : r.tokens?.generated / (r.timings?.generateMs / 1000);
 for (const keep of ["1", "0.25", "0.125"]) {
     const r = read(`ask-keep${keep}.json`);
     if (r == null) continue;
     summary.asks[keep] = {mode: r.attention?.mode, keptFraction: r.attention?.keptFraction, reason: r.attention?.reason,
         generated: r.tokens?.generated, generateMs: r.timings?.generateMs, promptMs: r.timings?.promptMs,
-        decodeTokensPerSecond: r.tokens?.generated / (r.timings?.generateMs / 1000), gpuLayers: r.model?.gpuLayers,
+        decodeTokensPerSecond: decodeRate(r), gpuLayers: r.model?.gpuLayers,
         loadMs: r.timings?.loadMs, timings: r.timings, attentionTimings: r.attention?.timings,
         calibratedKeptFraction: r.attention?.calibratedKeptFraction, llamaDecode: llamaEval(`ask-keep${keep}.log`)};
 }
 const short = read("ask-short-dense.json");
 if (short != null)
     summary.shortDense = {fixedTokens: short.fixedContext?.tokens, generated: short.tokens?.generated, generateMs: short.timings?.generateMs,
-        decodeTokensPerSecond: short.tokens?.generated / (short.timings?.generateMs / 1000), llamaDecode: llamaEval("ask-short-dense.log")};
+        decodeTokensPerSecond: decodeRate(short), llamaDecode: llamaEval("ask-short-dense.log")};
 const dense = summary.asks["1"]?.decodeTokensPerSecond;
 for (const keep of ["0.25", "0.125"])
     if (summary.asks[keep] != null && dense) summary.asks[keep].speedupVsDense = summary.asks[keep].decodeTokensPerSecond / dense;

@@ -324,6 +324,7 @@ async function main(): Promise<number> {
                     ...savedIndexTimings(index),
                     promptMs: round(result.timings.promptMs),
                     generateMs: round(result.timings.generateMs),
+                    ...(result.timings.msPerToken != null ? {msPerToken: Math.round(result.timings.msPerToken * 1000) / 1000} : {}),
                     totalMs: round(performance.now() - started)
                 }
             }, null, 2) + "\n");

@@ -337,6 +337,8 @@ export class Engine {
         let sentText = "";
         let stopReason: AskResult["stopReason"] = "maxTokens";
         let promptMs = 0;
+        // when the first and the last picked token arrived, and how many arrived: the steady decode rate between them
+        let firstPickAt = 0, lastPickAt = 0, picks = 0;
         let kvDuringAnswer = 0;
         const debugTimings = process.env.SQUEEZE_DEBUG != null;
         // Takes the next picked token: streams its text, and says whether the answer goes on (not at its end, not
@@ -345,8 +347,12 @@ export class Engine {
         const accept = (token: Token): boolean => {
             if (complete)
                 return false;
+            const now = performance.now();
             if (generated.length === 0 && promptMs === 0)
-                promptMs = performance.now() - started;
+                promptMs = now - started;
+            if (picks++ === 0)
+                firstPickAt = now;
+            lastPickAt = now;
             if (model.isEogToken(token)) {
                 stopReason = "eos";
                 complete = true;
@@ -407,7 +413,8 @@ export class Engine {
             tokens: {prompt: promptTokens.length, generated: generated.length},
             fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
             kvCells: {duringAnswer: kvDuringAnswer, afterAnswer: usedKvCells(index.context)},
-            timings: {promptMs, generateMs: generatedAt - started - promptMs, totalMs},
+            timings: {promptMs, generateMs: generatedAt - started - promptMs, totalMs,
+                ...(picks > 1 ? {msPerToken: (lastPickAt - firstPickAt) / (picks - 1)} : {})},
             model: {name: modelInfo.name, embedded: modelInfo.embedded},
             ...measured
         };

@@ -275,7 +275,12 @@ export interface AskResult {
     fixedContext: {tokens: number, files: number};
     /** KV cells in use while the answer's sequence was alive, and after it was removed. */
     kvCells: {duringAnswer: number, afterAnswer: number};
-    timings: {promptMs: number, generateMs: number, totalMs: number};
+    /**
+     * promptMs: until the first answer token; generateMs: from it to the end of the answer; msPerToken (two tokens or
+     * more): the steady decode rate, from the first picked token to the last over the decode steps between them (what
+     * llama-bench's tg measures; generateMs / tokens would count one step too few and the answer's tail).
+     */
+    timings: {promptMs: number, generateMs: number, totalMs: number, msPerToken?: number};
     model: {name: string, embedded: boolean};
     search?: SearchSummary;
     /** Places in the workspace the answer drew on: workspace-relative path, 1-based line, weight (higher counts more). */
