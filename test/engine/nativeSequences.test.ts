@@ -233,6 +233,8 @@ describe("patched native layer (stories260K, CPU)", () => {
         // a 24 GB card: 15 + 1 + 6 (a quarter of the card) = 22 GiB wanted
         assert.equal(placeTokenEmbeddings({...facts, vramFreeBytes: 22.5 * gib, vramTotalBytes: 24 * gib}, {}).onGpu, true);
         assert.equal(placeTokenEmbeddings({...facts, vramFreeBytes: 21.5 * gib, vramTotalBytes: 24 * gib}, {}).onGpu, false);
+        assert.equal(placeTokenEmbeddings({...facts, modelVramBytes: Number.POSITIVE_INFINITY}, {}).onGpu, false,
+            "no estimate of the model's VRAM");
         assert.equal(placeTokenEmbeddings(facts, {SQUEEZE_TOKEN_EMBD_GPU: "0"}).onGpu, false);
         assert.equal(placeTokenEmbeddings({...facts, gpu: "vulkan", gpuDevices: 2}, {SQUEEZE_TOKEN_EMBD_GPU: "1"}).onGpu, true);
         assert.equal(placeTokenEmbeddings({...facts, gpu: false}, {SQUEEZE_TOKEN_EMBD_GPU: "1"}).onGpu, false, "no GPU");

@@ -14,7 +14,7 @@ export interface CheckedModelFile {
     headDim: number | undefined;
     /** Query heads per KV head (GQA), when the GGUF gives the head counts. */
     headsPerKvHead?: number;
-    /** The model's layers, the bytes of its token embedding table (0 when it has none), and node-llama-cpp's estimate of its VRAM with every layer offloaded. */
+    /** The model's layers, the bytes of its token embedding table (0 when it has none), and node-llama-cpp's estimate of its VRAM with every layer offloaded (infinite when it cannot make one). */
     totalLayers: number;
     tokenEmbeddingBytes: number;
     fullOffloadVramBytes: number;
@@ -73,7 +73,9 @@ export async function checkModelFile(llama: Llama, modelPath: string): Promise<C
         (attention.embedding_length != null && headCount != null && headCount > 0 ? attention.embedding_length / headCount : undefined);
     const totalLayers = insights.totalLayers;
     const tokenEmbeddingBytes = tensorBytesInFile(info.tensorInfo, "token_embd.weight", stat.size - dataStart) ?? 0;
-    const fullOffloadVramBytes = (await insights.estimateModelResourceRequirementsV2({gpuLayers: totalLayers})).gpuVram;
+    // an estimate node-llama-cpp cannot make (an architecture it does not know) keeps the token embeddings in RAM
+    const fullOffloadVramBytes = await insights.estimateModelResourceRequirementsV2({gpuLayers: totalLayers})
+        .then((estimate) => estimate.gpuVram, () => Number.POSITIVE_INFINITY);
     return {
         headDim,
         totalLayers,

@@ -50,6 +50,8 @@ export function placeTokenEmbeddings(facts: TokenEmbeddingsFacts, env: NodeJS.Pr
         return {onGpu: false, reason: `${facts.gpuDevices} GPUs: llama.cpp's pipeline parallelism needs the default placement`};
     if (facts.gpuLayers !== "auto" && facts.gpuLayers < facts.totalLayers)
         return {onGpu: false, reason: `${facts.gpuLayers} of ${facts.totalLayers} layers asked for on the GPU`};
+    if (!Number.isFinite(facts.modelVramBytes))
+        return {onGpu: false, reason: "node-llama-cpp has no estimate of this model's VRAM"};
     const headroom = Math.max(2 ** 30, vramHeadroomShare * facts.vramTotalBytes);
     const needed = facts.modelVramBytes + facts.embeddingBytes + headroom;
     if (facts.vramFreeBytes < needed)
