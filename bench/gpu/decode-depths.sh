@@ -199,9 +199,9 @@ if [ "${ASK:-1}" = 1 ]; then
     done
 fi
 
-node - "$out" <<'JS'
+node - "$out" "$depths" <<'JS'
 const fs = require("fs"), path = require("path");
-const out = process.argv[2];
+const out = process.argv[2], depths = process.argv[3];
 const read = (n) => { try { return JSON.parse(fs.readFileSync(path.join(out, n), "utf8")); } catch { return undefined; } };
 const stockRows = (j) => (j ?? []).map((r) => ({depth: r.n_depth, tokens: r.n_gen, tps: r.avg_ts, msToken: 1000 / r.avg_ts}));
 const stock = stockRows(read("stock.json"));
@@ -216,10 +216,15 @@ const blocks = Object.fromEntries(fs.readdirSync(out).filter((n) => /^squeeze-bl
     .map((n) => [n.slice("squeeze-blocks".length, -".json".length), read(n)?.rows]));
 const envAB = envRuns("squeeze-env", (j) => j?.rows);
 const parity = fs.existsSync(path.join(out, "parity.log")) ? fs.readFileSync(path.join(out, "parity.log"), "utf8").trim().split("\n").slice(-2) : undefined;
-const rows = (sq?.rows ?? []).map((r) => {
-    const s = stock.find((x) => x.depth === r.depth);
-    return {...r, tps: 1000 / r.ms_token, stockTps: s?.tps, speedupVsStock: s ? s.msToken / r.ms_token : undefined};
-});
+// against llama-bench at its default threads and, where STOCK_T1 ran it, at one thread (the faster: the baseline)
+const vsStock = (depth, ms) => {
+    const s = stock.find((x) => x.depth === depth), s1 = stockT1.find((x) => x.depth === depth);
+    return {speedupVsStock: s ? s.msToken / ms : undefined, speedupVsStockT1: s1 ? s1.msToken / ms : undefined};
+};
+const rows = (sq?.rows ?? []).map((r) => ({...r, tps: 1000 / r.ms_token, stockTps: stock.find((x) => x.depth === r.depth)?.tps,
+    ...vsStock(r.depth, r.ms_token)}));
+for (const run of envAB)
+    run.rows = (run.rows ?? []).map((r) => ({...r, ...vsStock(r.depth, r.ms_token)}));
 // llama.cpp's own time in llama_decode per answer token (SQUEEZE_DEBUG prints its perf timings after each answer)
 const asks = {};
 for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n))) {
@@ -234,6 +239,8 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
         wallMsPerToken: ask.timings?.msPerToken ?? ask.timings?.generateMs / (ask.tokens?.generated - 1),
         wallMsPerTokenOld: ask.timings?.generateMs / ask.tokens?.generated,
         llamaDecodeMsPerToken: evalRuns.length ? +evalRuns.at(-1)[1] / +evalRuns.at(-1)[2] : undefined};
+    // the ask's fixed context is the deepest depth's, give or take the question
+    if (asks[keep]?.wallMsPerToken) Object.assign(asks[keep], vsStock(+depths.split(",").at(-1), asks[keep].wallMsPerToken));
 }
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),

@@ -132,18 +132,30 @@ export class Engine {
         await this.unloadModel();
         const displayName = target.embedded ? "the embedded model" : checked.name;
         this.events.onProgress?.({operation: "loadModel", stage: `Loading ${displayName}`, done: 0, total: 1});
-        const embeddings = await tokenEmbeddingsPlacement(llama, checked, params.gpuLayers ?? "auto");
+        let embeddings = await tokenEmbeddingsPlacement(llama, checked, params.gpuLayers ?? "auto");
+        const load = (tokenEmbeddingsOnGpu: boolean) => llama.loadModel({
+            modelPath: target.path,
+            gpuLayers: llama.gpu === false ? 0 : params.gpuLayers ?? "auto",
+            ...(tokenEmbeddingsOnGpu ? {tokenEmbeddingsOnGpu: true} : {}),
+            onLoadProgress: (loaded) => this.events.onProgress?.({
+                operation: "loadModel", stage: `Loading ${displayName}`, done: loaded, total: 1
+            }),
+            ...(signal != null ? {loadSignal: signal} : {})
+        });
         let model: LlamaModel;
         try {
-            model = await llama.loadModel({
-                modelPath: target.path,
-                gpuLayers: llama.gpu === false ? 0 : params.gpuLayers ?? "auto",
-                ...(embeddings.onGpu ? {tokenEmbeddingsOnGpu: true} : {}),
-                onLoadProgress: (loaded) => this.events.onProgress?.({
-                    operation: "loadModel", stage: `Loading ${displayName}`, done: loaded, total: 1
-                }),
-                ...(signal != null ? {loadSignal: signal} : {})
-            });
+            try {
+                model = await load(embeddings.onGpu);
+            } catch (error) {
+                // the table in GPU memory is an optimisation: if that load fails (the card's memory ran short after
+                // all), the model loads as llama.cpp places it before any other error is reported
+                if (!embeddings.onGpu)
+                    throw error;
+                throwIfCancelled(signal, "Loading the model");
+                this.log("warn", `Loading with the token embeddings in GPU memory failed (${errorMessage(error)}); loading them in RAM.`);
+                embeddings = {onGpu: false, reason: "the load with them in GPU memory failed"};
+                model = await load(false);
+            }
         } catch (error) {
             throwIfCancelled(signal, "Loading the model");
             throw new EngineError(EngineErrorCode.modelCorrupt,
