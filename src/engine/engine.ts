@@ -14,7 +14,7 @@ import {SelfJudgePrm} from "./search/prm/selfJudgePrm.js";
 import {ArithmeticCheckerPrm} from "./search/prm/arithmeticCheckerPrm.js";
 import {runTreeSearch} from "./search/treeSearch.js";
 import {embeddedModel, embeddedModelPath} from "./models/embeddedModel.js";
-import {checkModelFile} from "./models/modelFile.js";
+import {checkModelFile, type CheckedModelFile} from "./models/modelFile.js";
 import {tokenEmbeddingsPlacement} from "./models/tokenEmbeddings.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
@@ -106,6 +106,7 @@ export class Engine {
         const threads = params.threads > 0 ? params.threads : os.availableParallelism();
         let fallbackReason: string | undefined;
         let target: {path: string, embedded: boolean};
+        let checked: CheckedModelFile | undefined; // the requested file, once checked (a fallback checks the embedded one)
         try {
             target = await resolveModelPath({
                 model: params.model,
@@ -115,7 +116,7 @@ export class Engine {
             });
             if (this.loaded?.info.path === target.path && this.loaded.threads === threads && this.loaded.info.fallbackReason == null)
                 return this.loaded.info;
-            await checkModelFile(llama, target.path);
+            checked = await checkModelFile(llama, target.path);
         } catch (error) {
             if (!params.fallbackToEmbedded || !(error instanceof EngineError) ||
                 error.code === EngineErrorCode.downloadConsentRequired)
@@ -128,7 +129,7 @@ export class Engine {
         }
         throwIfCancelled(signal, "Loading the model");
 
-        const checked = await checkModelFile(llama, target.path);
+        checked ??= await checkModelFile(llama, target.path);
         await this.unloadModel();
         const displayName = target.embedded ? "the embedded model" : checked.name;
         this.events.onProgress?.({operation: "loadModel", stage: `Loading ${displayName}`, done: 0, total: 1});

@@ -82,9 +82,10 @@ export function tensorBytesInFile(tensors: readonly {name: string, offset: numbe
 export async function tokenEmbeddingsPlacement(llama: Llama,
         model: {totalLayers: number, tokenEmbeddingBytes: number, fullOffloadVramBytes: number},
         gpuLayers: number | "auto"): Promise<TokenEmbeddingsPlacement> {
-    if (llama.gpu === false || model.tokenEmbeddingBytes <= 0)
-        return placeTokenEmbeddings({gpu: false, gpuDevices: 0, gpuLayers: 0, totalLayers: model.totalLayers,
-            embeddingBytes: 0, modelVramBytes: 0, vramFreeBytes: 0, vramTotalBytes: 0});
+    if (llama.gpu === false)
+        return {onGpu: false, reason: "no GPU"};
+    if (model.tokenEmbeddingBytes <= 0)
+        return {onGpu: false, reason: "the model has no token embedding table"};
     const [devices, vram] = await Promise.all([llama.getGpuDeviceNames(), llama.getVramState()]);
     return placeTokenEmbeddings({
         gpu: llama.gpu, gpuDevices: devices.length, gpuLayers, totalLayers: model.totalLayers,
