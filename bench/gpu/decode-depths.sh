@@ -20,10 +20,10 @@
 # Options (env): DEPTHS="32768,65536,126976", N_GEN=64, REPS=3, ASK=0|1, ASK_KEEPS="0.125 1", PARITY=0|1 (PARITY_OPS, the
 # test-backend-ops ops; PARITY_TIMEOUT, seconds per parity program), PDL_AB=0|1,
 # EXTRA_PATCHES="native-patches/next/b-chunks/0035-... native-patches/next/fused/0036-..." (candidates built in; only on
-# the GPU machine, whose tree is a copy: they are copied into native-patches/patches/), NCU_ENV and ASK_ENV (see below),
-# BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" and STOCK_AB_ENV (see below), STOCK=0, SQUEEZE=0, SKIP_BUILD=1 (a warm
-# machine that ran this script before: keep its Node, build and model). Results in $OUT: summary.json, stock.json,
-# squeeze.json, gpu.txt, logs.tgz.
+# the GPU machine, whose tree is a copy: they are copied into native-patches/patches/), NCU_ENV, ASK_ENV and ASK_BASE=0
+# (see below), BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" and STOCK_AB_ENV (see below), STOCK=0, SQUEEZE=0,
+# SKIP_BUILD=1 (a warm machine that ran this script before: keep its Node, build and model). Results in $OUT:
+# summary.json, stock.json, squeeze.json, gpu.txt, logs.tgz.
 set -uo pipefail
 final=${OUT:-/tmp/out}; out=/tmp/decode-depths; rm -rf "$out"; mkdir -p "$out" "$final"
 trap 'tar -C "$out" -czf "$final/logs.tgz" . ; cp "$out"/summary.json "$out"/stock.json "$out"/squeeze.json "$out"/gpu.txt "$final/" 2>/dev/null' EXIT
@@ -183,11 +183,13 @@ for e in ${NCU_ENV:-}; do
 done
 
 if [ "${ASK:-1}" = 1 ]; then
-    # ASK_ENV="SQUEEZE_ADDON_DECODE=0 UV_THREADPOOL_SIZE=1": each ask again with these variables
+    # ASK_ENV="SQUEEZE_ADDON_DECODE=0 UV_THREADPOOL_SIZE=1": each ask again with these variables (ASK_BASE=0: not without)
     # (commas between the variables of one entry); results ask-keep<keep>-env<i>.json
     for keep in ${ASK_KEEPS:-1}; do   # 1: dense; another fraction builds the index in the same process first
         i=0
-        for e in "" ${ASK_ENV:-}; do
+        entries=(); [ "${ASK_BASE:-1}" = 1 ] && entries+=("")   # ASK_BASE=0: only the ASK_ENV entries
+        for e in ${ASK_ENV:-}; do entries+=("$e"); done
+        for e in "${entries[@]}"; do
             t0=$(date +%s); suffix=${e:+-env$i}; i=$((i + 1))
             [ -n "$e" ] && echo "$e" > "$out/ask-keep$keep$suffix.name"
             env ${e//,/ } SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
