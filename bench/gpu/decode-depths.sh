@@ -240,9 +240,18 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
         // counted one decode too few and the answer's tail: wallMsPerTokenOld, kept for comparison with earlier calls)
         wallMsPerToken: ask.timings?.msPerToken ?? ask.timings?.generateMs / (ask.tokens?.generated - 1),
         wallMsPerTokenOld: ask.timings?.generateMs / ask.tokens?.generated,
+        // the median step: without the steps where the graph is built and captured again (once a question, and each
+        // time the answer's cells cross a multiple of 256), which llama-bench's tg never pays
+        msPerStepMedian: ask.timings?.msPerStepMedian,
         llamaDecodeMsPerToken: evalRuns.length ? +evalRuns.at(-1)[1] / +evalRuns.at(-1)[2] : undefined};
     // the ask's fixed context is the deepest depth's, give or take the question
-    if (asks[keep]?.wallMsPerToken) Object.assign(asks[keep], vsStock(+depths.split(",").at(-1), asks[keep].wallMsPerToken));
+    const deepest = +depths.split(",").at(-1);
+    if (asks[keep]?.wallMsPerToken) Object.assign(asks[keep], vsStock(deepest, asks[keep].wallMsPerToken));
+    if (asks[keep]?.msPerStepMedian) {
+        const steady = vsStock(deepest, asks[keep].msPerStepMedian);
+        Object.assign(asks[keep], {medianStepSpeedupVsStock: steady.speedupVsStock,
+            medianStepSpeedupVsStockT1: steady.speedupVsStockT1});
+    }
 }
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),

@@ -325,6 +325,8 @@ async function main(): Promise<number> {
                     promptMs: round(result.timings.promptMs),
                     generateMs: round(result.timings.generateMs),
                     ...(result.timings.msPerToken != null ? {msPerToken: Math.round(result.timings.msPerToken * 1000) / 1000} : {}),
+                    ...(result.timings.msPerStepMedian != null
+                        ? {msPerStepMedian: Math.round(result.timings.msPerStepMedian * 1000) / 1000} : {}),
                     totalMs: round(performance.now() - started)
                 }
             }, null, 2) + "\n");

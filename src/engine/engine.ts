@@ -350,8 +350,10 @@ export class Engine {
         let sentText = "";
         let stopReason: AskResult["stopReason"] = "maxTokens";
         let promptMs = 0;
-        // when the first and the last picked token arrived, and how many arrived: the steady decode rate between them
+        // when the first and the last picked token arrived, and how many arrived: the answer's decode rate between them;
+        // and each step between two picks, for the median step
         let firstPickAt = 0, lastPickAt = 0, picks = 0;
+        const stepMs: number[] = [];
         let kvDuringAnswer = 0;
         const debugTimings = process.env.SQUEEZE_DEBUG != null;
         // Takes the next picked token: streams its text, and says whether the answer goes on (not at its end, not
@@ -365,6 +367,8 @@ export class Engine {
                 promptMs = now - started;
             if (picks++ === 0)
                 firstPickAt = now;
+            else
+                stepMs.push(now - lastPickAt);
             lastPickAt = now;
             if (model.isEogToken(token)) {
                 stopReason = "eos";
@@ -427,7 +431,7 @@ export class Engine {
             fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
             kvCells: {duringAnswer: kvDuringAnswer, afterAnswer: usedKvCells(index.context)},
             timings: {promptMs, generateMs: generatedAt - started - promptMs, totalMs,
-                ...(picks > 1 ? {msPerToken: (lastPickAt - firstPickAt) / (picks - 1)} : {})},
+                ...(picks > 1 ? {msPerToken: (lastPickAt - firstPickAt) / (picks - 1), msPerStepMedian: median(stepMs)} : {})},
             model: {name: modelInfo.name, embedded: modelInfo.embedded},
             ...measured
         };
@@ -656,6 +660,13 @@ export function renderQuestion(params: Pick<AskParams, "question" | "selection">
         ? `### Selection: ${params.selection.path} lines ${params.selection.startLine}-${params.selection.endLine}\n${params.selection.text}\n\n`
         : "";
     return `\n${selection}### Question: ${params.question.trim()}\n### Answer:`;
+}
+
+/** The median of a non-empty list (the mean of the two middle values for an even count). */
+function median(values: readonly number[]): number {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 export {CancelledError};

@@ -95,6 +95,11 @@ describe("Engine on the embedded model", () => {
         assert.equal(result.kvCells.afterAnswer, index.kvCells, "the answer's cells are freed, the root's kept");
         assert.ok(result.kvCells.duringAnswer > index.kvCells);
         assert.ok(result.kvCells.duringAnswer <= index.kvCells + result.tokens.prompt + result.tokens.generated);
+        // 24 picks, 23 steps between them: the mean step and the median step, both within the answer's time
+        const {msPerToken, msPerStepMedian, generateMs} = result.timings;
+        assert.ok(msPerToken != null && msPerToken > 0 && msPerToken * 23 <= generateMs, `msPerToken ${msPerToken}`);
+        assert.ok(msPerStepMedian != null && msPerStepMedian > 0 && msPerStepMedian <= msPerToken * 23,
+            `msPerStepMedian ${msPerStepMedian}`);
 
         // Same question, same greedy answer: the root was not disturbed by the first answer.
         const again = await engine.ask({askId: "a2", question: "What does TodoList do?", maxTokens: 24});
