@@ -280,8 +280,9 @@ export interface AskResult {
      * more): the answer's decode rate, from the first picked token to the last over the decode steps between them
      * (generateMs / tokens would count one step too few and the answer's tail). It includes the few steps where a GPU
      * backend builds and captures its graph again: the first after the question's prefill, and each one where the
-     * answer's cells cross a multiple of llama.cpp's KV padding (256). msPerStepMedian: the median of those steps, the
-     * steady step without them, as llama-bench's tg measures it (after a warmup run, inside one padding step).
+     * answer's cells cross a multiple of llama.cpp's KV padding (256). msPerStepMedian: the median step between two
+     * picks, the steady step without those few, as llama-bench's tg measures it (after a warmup run, inside one padding
+     * step).
      */
     timings: {promptMs: number, generateMs: number, totalMs: number, msPerToken?: number, msPerStepMedian?: number};
     model: {name: string, embedded: boolean};
