@@ -350,9 +350,8 @@ export class Engine {
         let sentText = "";
         let stopReason: AskResult["stopReason"] = "maxTokens";
         let promptMs = 0;
-        // when the first and the last picked token arrived, and how many arrived: the answer's decode rate between them;
-        // and each step between two picks, for the median step
-        let firstPickAt = 0, lastPickAt = 0, picks = 0;
+        // each step between two picked tokens: their mean is the answer's decode rate, their median its steady step
+        let lastPickAt: number | undefined;
         const stepMs: number[] = [];
         let kvDuringAnswer = 0;
         const debugTimings = process.env.SQUEEZE_DEBUG != null;
@@ -365,9 +364,7 @@ export class Engine {
             const now = performance.now();
             if (generated.length === 0 && promptMs === 0)
                 promptMs = now - started;
-            if (picks++ === 0)
-                firstPickAt = now;
-            else
+            if (lastPickAt != null)
                 stepMs.push(now - lastPickAt);
             lastPickAt = now;
             if (model.isEogToken(token)) {
@@ -431,7 +428,8 @@ export class Engine {
             fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
             kvCells: {duringAnswer: kvDuringAnswer, afterAnswer: usedKvCells(index.context)},
             timings: {promptMs, generateMs: generatedAt - started - promptMs, totalMs,
-                ...(picks > 1 ? {msPerToken: (lastPickAt - firstPickAt) / (picks - 1), msPerStepMedian: median(stepMs)} : {})},
+                ...(stepMs.length > 0 ? {msPerToken: stepMs.reduce((a, b) => a + b, 0) / stepMs.length,
+                    msPerStepMedian: median(stepMs)} : {})},
             model: {name: modelInfo.name, embedded: modelInfo.embedded},
             ...measured
         };
