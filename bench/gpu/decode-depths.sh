@@ -22,6 +22,7 @@
 # EXTRA_PATCHES="native-patches/next/b-chunks/0035-... native-patches/next/fused/0036-..." (candidates built in; only on
 # the GPU machine, whose tree is a copy: they are copied into native-patches/patches/), NCU_ENV, ASK_ENV and ASK_BASE=0
 # (see below), BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" and STOCK_AB_ENV (see below), STOCK=0, SQUEEZE=0,
+# ASK_SEVERAL=N with ASK_SEVERAL_ENV and ASK_PAUSE_MS (see below),
 # SKIP_BUILD=1 (a warm machine that ran this script before: keep its Node, build and model). Results in $OUT:
 # summary.json, stock.json, squeeze.json, gpu.txt, logs.tgz.
 set -uo pipefail
@@ -201,6 +202,22 @@ if [ "${ASK:-1}" = 1 ]; then
     done
 fi
 
+# ASK_SEVERAL=N: N questions to one engine process (bench/gpu/ask-several.mjs: the engine forked and spoken to over IPC,
+# as the extension does), keep 1/8 at the deepest depth, ASK_PAUSE_MS between them; once per ASK_SEVERAL_ENV entry
+# ("-" for no variables, commas between the variables of one entry); results ask-several<i>.json
+if [ "${ASK_SEVERAL:-0}" -gt 0 ]; then
+    i=0; deepest=${depths##*,}
+    for e in ${ASK_SEVERAL_ENV:--}; do
+        i=$((i + 1)); t0=$(date +%s); vars=${e#-}
+        echo "$e" > "$out/ask-several$i.name"
+        env ${vars//,/ } timeout 400 node bench/gpu/ask-several.mjs --workspace /tmp/ws --model "$model" \
+            --max-context-tokens "$deepest" --keep-fraction 0.125 --max-tokens 128 --questions "$ASK_SEVERAL" \
+            --pause-ms "${ASK_PAUSE_MS:-0}" --json "$out/ask-several$i.json" > "$out/ask-several$i.log" 2>&1
+        echo "ask-several $e rc=$?" | tee -a "$out/phases.txt"; grep "^question" "$out/ask-several$i.log"
+        phase "ask-several$i" "$t0"
+    done
+fi
+
 node - "$out" "$depths" <<'JS'
 const fs = require("fs"), path = require("path");
 const out = process.argv[2], depths = process.argv[3];
@@ -253,10 +270,16 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
             medianStepSpeedupVsStockT1: steady.speedupVsStockT1});
     }
 }
+// ASK_SEVERAL: each process's answers, with their rates against llama-bench -t 1
+const askSeveral = fs.readdirSync(out).filter((n) => /^ask-several\d+\.json$/.test(n)).map((n) => ({
+    env: fs.readFileSync(path.join(out, n.replace(/json$/, "name")), "utf8").trim(),
+    answers: (read(n)?.answers ?? []).map((a) => ({...a,
+        speedupVsStockT1: a.msPerToken ? vsStock(Number(depths.split(",").at(-1)), a.msPerToken).speedupVsStockT1 : undefined}))
+}));
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
     parity, stock, stockT1, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
-    squeezeEnvAB: envAB, asks
+    squeezeEnvAB: envAB, asks, askSeveral
 };
 fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
 console.log(JSON.stringify(summary, null, 1));

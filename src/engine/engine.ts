@@ -20,6 +20,7 @@ import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
 import {answerDecodeThreads, canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
+import {answerKvFloorEnabled, setKvCellsFloor} from "./native/kvCellsFloor.js";
 import {collectFiles} from "./workspace/collectFiles.js";
 import {buildFixedContext, type FixedContextFile} from "./workspace/fixedContext.js";
 import {SavedIndex} from "./workspace/savedIndex.js";
@@ -387,6 +388,10 @@ export class Engine {
                 complete = true;
             return !complete;
         };
+        // SQUEEZE_KV_FLOOR=1: every decode of this question and its answer attends over the same number of cells, the
+        // most it can reach (the workspace's cells, the question, the longest answer), so its graph keeps one shape
+        const floorSet = answerKvFloorEnabled() &&
+            setKvCellsFloor(index.context, index.info.kvCells + promptTokens.length + maxTokens);
         try {
             if (canDecodeGreedyInAddon(answerSequence) && promptTokens.length > 0) {
                 // the prompt through node-llama-cpp's batches, then the answer in the addon's loop (patch 0034)
@@ -413,6 +418,8 @@ export class Engine {
                 await index.context.printTimings();
         } finally {
             await answerSequence.dispose();
+            if (floorSet)
+                setKvCellsFloor(index.context, 0);
         }
         const answer = model.detokenize(generated);
         if (answer.length > sentText.length && answer.startsWith(sentText))

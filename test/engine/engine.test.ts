@@ -9,6 +9,8 @@ import {Engine} from "../../src/engine/engine.js";
 import {CancelledError, EngineError} from "../../src/engine/errors.js";
 import {embeddedModelPath} from "../../src/engine/models/embeddedModel.js";
 import {EngineErrorCode, type BuildIndexParams, type ProgressParams} from "../../src/engine/protocol.js";
+import {kvCellsFloor} from "../../src/engine/native/kvCellsFloor.js";
+import type {LlamaContext} from "node-llama-cpp";
 
 const sampleApp = path.resolve(import.meta.dirname, "..", "fixtures", "workspaces", "sample-app");
 
@@ -120,6 +122,33 @@ describe("Engine on the embedded model", () => {
             assert.equal(streamed.get("loop-addon"), addonLoop.answer, "the streamed pieces add up to the answer");
         } finally {
             delete process.env.SQUEEZE_ADDON_DECODE;
+        }
+    });
+
+    it("answers the same with a KV cell floor (SQUEEZE_KV_FLOOR=1), set only while it answers", async () => {
+        const question = {question: "Where are items added to the list?", maxTokens: 40};
+        const floors: number[] = [];
+        let context: LlamaContext | undefined;
+        const floored = new Engine({onAnswerToken: () => floors.push(context != null ? kvCellsFloor(context) : -1)});
+        try {
+            await floored.loadModel({model: "", allowDownload: false, fallbackToEmbedded: false, threads: 2});
+            const index = await floored.buildIndex(indexParams(workspace));
+            context = (floored as unknown as {index: {context: LlamaContext}}).index.context;
+            const plain = await floored.ask({askId: "floor-off", ...question});
+            assert.ok(floors.length > 0 && floors.every((floor) => floor === 0), "no floor by default");
+            floors.length = 0;
+            process.env.SQUEEZE_KV_FLOOR = "1";
+            const withFloor = await floored.ask({askId: "floor-on", ...question});
+            assert.equal(withFloor.answer, plain.answer);
+            assert.deepEqual(withFloor.tokens, plain.tokens);
+            assert.deepEqual(withFloor.kvCells, plain.kvCells, "the floor adds no used cell");
+            const expected = index.kvCells + withFloor.tokens.prompt + question.maxTokens;
+            assert.ok(floors.length > 0 && floors.every((floor) => floor === expected),
+                `the floor during the answer: ${[...new Set(floors)].join(", ")}, expected ${expected}`);
+            assert.equal(kvCellsFloor(context), 0, "cleared after the answer");
+        } finally {
+            delete process.env.SQUEEZE_KV_FLOOR;
+            await floored.dispose();
         }
     });
 

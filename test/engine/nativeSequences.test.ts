@@ -10,6 +10,7 @@ import {placeTokenEmbeddings} from "../../src/engine/models/tokenEmbeddings.js";
 import {loadPatchedLlama} from "../../src/engine/native/patchedLlama.js";
 import {answerDecodeThreads, decodeGreedy, hasGreedyDecodeLoop} from "../../src/engine/native/greedyDecode.js";
 import {forkSequence, sequenceIdOf, usedKvCells} from "../../src/engine/native/sequences.js";
+import {kvCellsFloor, setKvCellsFloor} from "../../src/engine/native/kvCellsFloor.js";
 
 const goldenPrompt = "Once upon a time";
 const goldenCompletion = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it,";
@@ -148,6 +149,43 @@ describe("patched native layer (stories260K, CPU)", () => {
         } finally {
             await parent.dispose();
         }
+    });
+
+    it("decodes the golden completion over a floor of empty KV cells, and clears it (patches 0049-0050)", async () => {
+        assert.equal(kvCellsFloor(context), 0, "no floor by default");
+        // the whole cache: every decode attends over 1,024 cells, all but the sequence's own empty and masked
+        assert.equal(setKvCellsFloor(context, 1024), true);
+        assert.equal(kvCellsFloor(context), 1024);
+        const sequence = context.getSequence();
+        try {
+            const tokens = await greedy(sequence, promptTokens, 48);
+            assert.equal(model.detokenize(tokens), goldenCompletion);
+            assert.equal(usedKvCells(context), promptTokens.length + 47, "the floor adds no used cell");
+        } finally {
+            await sequence.dispose();
+            setKvCellsFloor(context, 0);
+        }
+        assert.equal(kvCellsFloor(context), 0);
+        // a floor past the cache's size is capped at it
+        assert.equal(setKvCellsFloor(context, 1_000_000), true);
+        const capped = context.getSequence();
+        try {
+            assert.equal(model.detokenize(await greedy(capped, promptTokens, 48)), goldenCompletion);
+        } finally {
+            await capped.dispose();
+            setKvCellsFloor(context, 0);
+        }
+    });
+
+    it("refuses a KV cell floor that is not a whole number of cells", () => {
+        assert.throws(() => setKvCellsFloor(context, -1), RangeError);
+        assert.throws(() => setKvCellsFloor(context, 2.5), RangeError);
+        const addon = (context as unknown as {_ctx: {setKvCellsFloor(cells: unknown): boolean}})._ctx;
+        assert.throws(() => addon.setKvCellsFloor(2.5), /whole number/);
+        assert.throws(() => addon.setKvCellsFloor(-3), /whole number/);
+        assert.throws(() => addon.setKvCellsFloor(2 ** 32), /whole number/);
+        assert.throws(() => addon.setKvCellsFloor("256"), /takes a number/);
+        assert.equal(kvCellsFloor(context), 0, "a refused floor changes nothing");
     });
 
     it("decodes greedily in the addon's loop exactly as node-llama-cpp's evaluate does (patch 0034)", async () => {

@@ -116,8 +116,12 @@ describe("Squeezed Attention (stories260K, patched build)", () => {
         assert.ok(Math.abs(info.attention!.calibratedKeptFraction! - 0.125) < 0.02, `calibrated ${info.attention!.calibratedKeptFraction}`);
         assert.ok(readManifest(storage).blobs[squeezeBlobName] != null, "the clusters are saved with the index");
 
+        logs.length = 0;
         const result = await ask();
         squeezedAnswer = result.answer;
+        // measuring the answer decodes it again past the root's end, as intended: no warning (patch 0051)
+        const warnings = logs.filter((log) => log.level === "warn" || log.level === "error");
+        assert.deepEqual(warnings, [], "an answer and its measurement log no warning");
         const kept = result.attention!.keptFraction!;
         assert.ok(Math.abs(kept - 0.125) <= 0.05, `kept fraction ${kept} within 0.05 of 0.125`);
         assert.equal(result.attention!.keptLayers!.length, 5, "one fraction per layer");
