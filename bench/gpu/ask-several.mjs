@@ -94,10 +94,13 @@ try {
         const result = await request("squeeze/ask", {askId: `q${i}`, question: questions[i % questions.length], maxTokens});
         const row = {question: i, generated: result.tokens.generated, prompt: result.tokens.prompt,
             promptMs: result.timings.promptMs, msPerToken: result.timings.msPerToken,
-            msPerStepMedian: result.timings.msPerStepMedian, keptFraction: result.attention?.keptFraction};
+            msPerStepMedian: result.timings.msPerStepMedian, slowSteps: result.timings.slowSteps,
+            keptFraction: result.attention?.keptFraction};
         results.push(row);
+        const slow = (row.slowSteps ?? []).map((step) => `#${step.decode} ${step.ms.toFixed(1)}`).join(", ");
         process.stdout.write(`question ${i}: ${row.generated} tokens, ${row.msPerToken?.toFixed(3)} ms a token ` +
-            `(median step ${row.msPerStepMedian?.toFixed(3)}), prompt ${row.promptMs.toFixed(1)} ms\n`);
+            `(median step ${row.msPerStepMedian?.toFixed(3)}; slow steps, ms: ${slow || "none"}), ` +
+            `prompt ${row.promptMs.toFixed(1)} ms\n`);
     }
     await request("squeeze/shutdown", {}).catch(() => undefined);
 } catch (error) {

@@ -327,6 +327,9 @@ async function main(): Promise<number> {
                     ...(result.timings.msPerToken != null ? {msPerToken: Math.round(result.timings.msPerToken * 1000) / 1000} : {}),
                     ...(result.timings.msPerStepMedian != null
                         ? {msPerStepMedian: Math.round(result.timings.msPerStepMedian * 1000) / 1000} : {}),
+                    ...(result.timings.slowSteps != null
+                        ? {slowSteps: result.timings.slowSteps.map((step) => ({decode: step.decode, ms: Math.round(step.ms * 1000) / 1000}))}
+                        : {}),
                     totalMs: round(performance.now() - started)
                 }
             }, null, 2) + "\n");

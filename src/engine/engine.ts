@@ -19,6 +19,7 @@ import {tokenEmbeddingsPlacement} from "./models/tokenEmbeddings.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
 import {answerDecodeThreads, canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
+import {answerStepTimings} from "./answerSteps.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
 import {answerKvFloorEnabled, setKvCellsFloor} from "./native/kvCellsFloor.js";
 import {collectFiles} from "./workspace/collectFiles.js";
@@ -351,9 +352,12 @@ export class Engine {
         let sentText = "";
         let stopReason: AskResult["stopReason"] = "maxTokens";
         let promptMs = 0;
-        // each step between two picked tokens: their mean is the answer's decode rate, their median its steady step
+        // the time between two picks as they arrive: their mean is the answer's decode rate; the addon's loop also
+        // times each of its decodes (loopStepMs), since its picks arrive in batches
         let lastPickAt: number | undefined;
-        const stepMs: number[] = [];
+        const pickGapsMs: number[] = [];
+        let loopStepMs: number[] | undefined;
+        let picksTaken = 0;
         let kvDuringAnswer = 0;
         const debugTimings = process.env.SQUEEZE_DEBUG != null;
         // Takes the next picked token: streams its text, and says whether the answer goes on (not at its end, not
@@ -363,10 +367,11 @@ export class Engine {
             if (complete)
                 return false;
             const now = performance.now();
+            picksTaken++;
             if (generated.length === 0 && promptMs === 0)
                 promptMs = now - started;
             if (lastPickAt != null)
-                stepMs.push(now - lastPickAt);
+                pickGapsMs.push(now - lastPickAt);
             lastPickAt = now;
             if (model.isEogToken(token)) {
                 stopReason = "eos";
@@ -399,9 +404,12 @@ export class Engine {
                     await answerSequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
                 if (debugTimings)
                     await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
-                await decodeGreedy(answerSequence, {firstToken: promptTokens[promptTokens.length - 1]!, maxTokens, signal,
+                const loop = await decodeGreedy(answerSequence, {firstToken: promptTokens[promptTokens.length - 1]!,
+                    maxTokens, signal,
                     decodeThreads: answerDecodeThreads(modelInfo.gpu, modelInfo.gpuLayers, model.fileInsights.totalLayers),
                     onToken: (token) => void accept(token)});
+                // the steps of the picks this answer took (the loop may pick one more after a cancellation)
+                loopStepMs = loop.stepMs?.slice(0, picksTaken);
                 if (!complete && signal?.aborted)
                     stopReason = "cancelled";
             } else {
@@ -435,8 +443,7 @@ export class Engine {
             fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
             kvCells: {duringAnswer: kvDuringAnswer, afterAnswer: usedKvCells(index.context)},
             timings: {promptMs, generateMs: generatedAt - started - promptMs, totalMs,
-                ...(stepMs.length > 0 ? {msPerToken: stepMs.reduce((a, b) => a + b, 0) / stepMs.length,
-                    msPerStepMedian: median(stepMs)} : {})},
+                ...answerStepTimings(pickGapsMs, loopStepMs)},
             model: {name: modelInfo.name, embedded: modelInfo.embedded},
             ...measured
         };
@@ -665,13 +672,6 @@ export function renderQuestion(params: Pick<AskParams, "question" | "selection">
         ? `### Selection: ${params.selection.path} lines ${params.selection.startLine}-${params.selection.endLine}\n${params.selection.text}\n\n`
         : "";
     return `\n${selection}### Question: ${params.question.trim()}\n### Answer:`;
-}
-
-/** The median of a non-empty list (the mean of the two middle values for an even count). */
-function median(values: readonly number[]): number {
-    const sorted = [...values].sort((a, b) => a - b);
-    const mid = Math.floor(sorted.length / 2);
-    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 export {CancelledError};

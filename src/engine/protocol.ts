@@ -266,6 +266,12 @@ export interface SearchSummary {
     finishedLeaves: number;
 }
 
+/** One decode of an answer that took longer than 1.5 median steps (decode 0: the question's last token). */
+export interface SlowStep {
+    decode: number;
+    ms: number;
+}
+
 export interface AskResult {
     askId: string;
     answer: string;
@@ -280,11 +286,13 @@ export interface AskResult {
      * more): the answer's decode rate, from the first picked token to the last over the decode steps between them
      * (generateMs / tokens would count one step too few and the answer's tail). It includes the few steps where a GPU
      * backend builds and captures its graph again: the first after the question's prefill, and each one where the
-     * answer's cells cross a multiple of llama.cpp's KV padding (256). msPerStepMedian: the median step between two
-     * picks, the steady step without those few, as llama-bench's tg measures it (after a warmup run, inside one padding
-     * step).
+     * answer's cells cross a multiple of llama.cpp's KV padding (256). msPerStepMedian: the median decode step after
+     * the first pick, the steady step without those few, as llama-bench's tg measures it (after a warmup run, inside
+     * one padding step). slowSteps: the decodes over 1.5 median steps (decode 0 is the question's last token, decode
+     * i the i-th pick's), at most 16, the slowest (src/engine/answerSteps.ts).
      */
-    timings: {promptMs: number, generateMs: number, totalMs: number, msPerToken?: number, msPerStepMedian?: number};
+    timings: {promptMs: number, generateMs: number, totalMs: number, msPerToken?: number, msPerStepMedian?: number,
+        slowSteps?: SlowStep[]};
     model: {name: string, embedded: boolean};
     search?: SearchSummary;
     /** Places in the workspace the answer drew on: workspace-relative path, 1-based line, weight (higher counts more). */

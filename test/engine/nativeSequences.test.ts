@@ -194,10 +194,16 @@ describe("patched native layer (stories260K, CPU)", () => {
             assert.ok(hasGreedyDecodeLoop(sequence));
             await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
             const streamed: Token[] = [];
-            const {tokens, stopReason} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 48,
-                onToken: (token) => streamed.push(token)});
+            const started = performance.now();
+            const {tokens, stopReason, stepMs} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!,
+                maxTokens: 48, onToken: (token) => streamed.push(token)});
+            const loopMs = performance.now() - started;
             assert.equal(stopReason, "maxTokens");
             assert.equal(model.detokenize(tokens), goldenCompletion);
+            // patch 0052: one step time a pick, each a real decode, together inside the loop's time
+            assert.ok(stepMs != null && stepMs.length === tokens.length, `stepMs ${stepMs?.length}`);
+            assert.ok(stepMs.every((ms) => ms > 0), "every step took time");
+            assert.ok(stepMs.reduce((sum, ms) => sum + ms, 0) <= loopMs, "the steps fit in the loop's time");
             assert.deepEqual(streamed, tokens, "every pick was streamed, in order, before the loop's promise resolved");
             // the cells hold the prompt and every pick but the last, and the JS bookkeeping says the same
             assert.equal(usedKvCells(context), promptTokens.length + 47);

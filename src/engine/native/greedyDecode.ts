@@ -9,6 +9,8 @@ export type GreedyStopReason = "eog" | "maxTokens" | "cancelled";
 
 interface GreedyDecodeResult {
     tokens: Uint32Array;
+    /** Each pick's step in ms (patch 0052): its decode, the wait for its logits and the pick. */
+    stepMs?: Float64Array;
     decoded: number;
     stopReason: GreedyStopReason;
 }
@@ -72,10 +74,12 @@ export function answerDecodeThreads(gpu: string | false, gpuLayers: number, tota
 /**
  * Decodes `firstToken`, then each greedy pick after it, in the addon. Nothing else may decode on the context meanwhile
  * (the engine runs one operation at a time). Returns the picked tokens (with the end-of-generation token, if that ended
- * it) and keeps the sequence's JS bookkeeping (token list, next position) equal to what its cells hold.
+ * it) and keeps the sequence's JS bookkeeping (token list, next position) equal to what its cells hold. stepMs, where
+ * the addon times its steps (patch 0052): one a pick, in order; the first is `firstToken`'s decode. The picks reach
+ * JavaScript in batches, so only the loop can time its steps.
  */
 export async function decodeGreedy(sequence: LlamaContextSequence, options: GreedyDecodeOptions):
-        Promise<{tokens: Token[], stopReason: GreedyStopReason}> {
+        Promise<{tokens: Token[], stopReason: GreedyStopReason, stepMs?: number[]}> {
     const addon = addonOf(sequence);
     if (addon.greedyDecode == null || addon.cancelGreedyDecode == null)
         throw new Error("The addon has no greedy decode loop (patch 0034)");
@@ -109,5 +113,5 @@ export async function decodeGreedy(sequence: LlamaContextSequence, options: Gree
     }
     const tokens = Array.from(result.tokens) as Token[];
     keepBookkeeping(result.decoded, tokens);
-    return {tokens, stopReason: result.stopReason};
+    return {tokens, stopReason: result.stopReason, ...(result.stepMs != null ? {stepMs: Array.from(result.stepMs)} : {})};
 }

@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import {describe, it} from "node:test";
+import {answerStepTimings, maxSlowSteps} from "../../../src/engine/answerSteps.js";
+
+describe("an answer's step timings", () => {
+    it("takes the steps from the addon's loop when picks arrive in batches", () => {
+        // decode 0 (the question's last token) and decode 3 captured a graph; picks reached JavaScript in two batches
+        const loop = [10, 6, 6, 14, 6, 6, 6];
+        const gaps = [0.01, 0.01, 40, 0.01, 0.01, 0.01];
+        const timings = answerStepTimings(gaps, loop);
+        assert.equal(timings.msPerToken, gaps.reduce((a, b) => a + b) / gaps.length, "the rate is the picks' own");
+        assert.equal(timings.msPerStepMedian, 6, "the median of decodes 1 and after, from the loop");
+        assert.deepEqual(timings.slowSteps, [{decode: 0, ms: 10}, {decode: 3, ms: 14}]);
+    });
+
+    it("takes the steps from the gaps between picks without the loop's times", () => {
+        const timings = answerStepTimings([5, 5, 12, 5]);
+        assert.equal(timings.msPerToken, 6.75);
+        assert.equal(timings.msPerStepMedian, 5);
+        assert.deepEqual(timings.slowSteps, [{decode: 3, ms: 12}], "gap j is decode j + 1");
+    });
+
+    it("lists at most the slowest steps, in decode order", () => {
+        const loop = Array.from({length: 200}, (_, i) => (i % 5 === 4 ? 20 + i : 6));
+        const slow = answerStepTimings(loop.slice(1), loop).slowSteps!;
+        assert.equal(slow.length, maxSlowSteps);
+        assert.deepEqual(slow.map((step) => step.decode), Array.from({length: maxSlowSteps}, (_, i) => 124 + 5 * i));
+    });
+
+    it("has no rate or step for an answer of one pick", () => {
+        assert.deepEqual(answerStepTimings([], [7]), {});
+        assert.deepEqual(answerStepTimings([]), {});
+    });
+});
