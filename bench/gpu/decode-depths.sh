@@ -9,7 +9,8 @@
 #      timed as llama-bench times it (llama_decode of one token + llama_synchronize);
 #   4. ASK=1 (default): `squeeze ask` through Node at 127K, dense, with SQUEEZE_DEBUG: node-llama-cpp's per-token cost
 #      beside llama.cpp's own decode time (patch 0021 took a copy of the token list out of every step).
-# STOCK_T1=1 adds llama-bench with one thread at the deepest depth (stock-t1.json; see below).
+# STOCK_T1=1 adds llama-bench with one thread at the deepest depth (stock-t1.json), and again after everything else
+# (stock-t1-after.json; STOCK_T1_AFTER=0: not); the baseline is the faster of the two (see below).
 # Stock runs with GGML_SCHED_SYNC_INPUTS=1 (STOCK_SYNC_INPUTS=0: without): patch 0043 queues the scheduler's input
 # copies for every graph, llama-bench's too, and the baseline is llama.cpp as it comes.
 # Also, before the benchmarks: PARITY=1 (default) runs native-patches/tests/test-squeezed-attn-cuda.cpp (the CUDA op
@@ -218,6 +219,17 @@ if [ "${ASK_SEVERAL:-0}" -gt 0 ]; then
     done
 fi
 
+# STOCK_T1_AFTER=1 (default with STOCK_T1=1): llama-bench -t 1 once more, last, so that two stock runs bracket ours.
+# Stock's step moved 2.2-2.5% between two calls on one machine (12.001 / 12.269 ms, H200 of the twelfth session;
+# 12.163 / 11.861, H200 W of the fourteenth) while ours stayed within 0.01 ms; the faster run is the baseline.
+if [ "${STOCK_T1:-0}" = 1 ] && [ "${STOCK_T1_AFTER:-1}" = 1 ]; then
+    t0=$(date +%s); deepest=${depths##*,}
+    GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" \
+        -d "$deepest" -r 1 -t 1 -o json > "$out/stock-t1-after.json" 2> "$out/stock-t1-after.log"
+    echo "llama-bench -t 1 (after) rc=$?" | tee -a "$out/phases.txt"
+    phase stock-t1-after "$t0"
+fi
+
 node - "$out" "$depths" <<'JS'
 const fs = require("fs"), path = require("path");
 const out = process.argv[2], depths = process.argv[3];
@@ -228,7 +240,10 @@ const stock = stockRows(read("stock.json"));
 const envRuns = (prefix, rowsOf) => fs.readdirSync(out).filter((n) => n.startsWith(prefix) && /\d+\.json$/.test(n))
     .map((n) => ({env: fs.readFileSync(path.join(out, n.replace(/json$/, "name")), "utf8").trim(), rows: rowsOf(read(n))}));
 const stockEnvAB = envRuns("stock-env", stockRows);
-const stockT1 = stockRows(read("stock-t1.json"));
+// llama-bench -t 1 before and (STOCK_T1_AFTER) after the rest: the baseline is the faster run at each depth
+const stockT1Runs = ["stock-t1.json", "stock-t1-after.json"].map((n) => stockRows(read(n))).filter((r) => r.length > 0);
+const stockT1 = (stockT1Runs[0] ?? []).map((first) => stockT1Runs.map((run) => run.find((x) => x.depth === first.depth))
+    .filter((x) => x != null).reduce((a, b) => (b.msToken < a.msToken ? b : a)));
 const sq = read("squeeze.json");
 const pdlOff = read("squeeze-pdl-off.json");
 const blocks = Object.fromEntries(fs.readdirSync(out).filter((n) => /^squeeze-blocks\d+\.json$/.test(n))
@@ -259,7 +274,7 @@ for (const name of fs.readdirSync(out).filter((n) => /^ask-keep.*\.json$/.test(n
         wallMsPerTokenOld: ask.timings?.generateMs / ask.tokens?.generated,
         // the median step: without the steps where the graph is built and captured again (once a question, and each
         // time the answer's cells cross a multiple of 256), which llama-bench's tg never pays
-        msPerStepMedian: ask.timings?.msPerStepMedian,
+        msPerStepMedian: ask.timings?.msPerStepMedian, slowSteps: ask.timings?.slowSteps,
         llamaDecodeMsPerToken: evalRuns.length ? +evalRuns.at(-1)[1] / +evalRuns.at(-1)[2] : undefined};
     // the ask's fixed context is the deepest depth's, give or take the question
     const deepest = +depths.split(",").at(-1);
@@ -278,7 +293,7 @@ const askSeveral = fs.readdirSync(out).filter((n) => /^ask-several\d+\.json$/.te
 }));
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
-    parity, stock, stockT1, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
+    parity, stock, stockT1, stockT1Runs, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
     squeezeEnvAB: envAB, asks, askSeveral
 };
 fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
