@@ -6,9 +6,11 @@
 // the oldest file, far back in the context, scored by the name's tokens the greedy choice gets right and by their mean
 // negative log-likelihood, against a control where the defining file is left out (what the name costs unseen).
 //   node --import tsx bench/accuracy/squeezed.ts [--model PATH] [--docs FILE] [--keep 0.5,0.25,0.125,0.0625]
-//        [--budget 2560] [--continuation-chars 6000] [--probe-only] [--kmeans auto|cpu|graph[,...]] [--out DIR]
+//        [--budget 2560] [--continuation-chars 6000] [--probe-only] [--kmeans auto|cpu|graph[,...]]
+//        [--centroid-ratios 0.05[,...]] [--out DIR]
 // --kmeans: where the level-2 K-means runs; a list (cpu,graph) scores each backend's clusters side by side (the graph
 // path is the GPU algorithm, run here on the CPU: random seeds, full Lloyd steps).
+// --centroid-ratios: level-2 centroids per clustered key (0.05, the paper's 5%, by default); a list scores each.
 // --docs: the held-out packages as written by bench/models/code/fetch_corpus.py build (bench/models/.work/heldout_docs.json).
 import fs from "node:fs";
 import os from "node:os";
@@ -29,6 +31,7 @@ const {values} = parseArgs({options: {
     "probe-only": {type: "boolean", default: false},
     // level-2 K-means: auto (CPU threads here), cpu, graph (the GPU path's algorithm, run on the CPU); a list compares them
     kmeans: {type: "string", default: "auto"},
+    "centroid-ratios": {type: "string", default: "0.05"},
     out: {type: "string"}
 }});
 const keeps = values.keep!.split(",").map(Number);
@@ -64,12 +67,18 @@ interface Variant {label: string, attention?: AttentionParams}
 const kmeansBackends = values.kmeans!.split(",") as Array<NonNullable<AttentionParams["kmeansBackend"]>>;
 if (kmeansBackends.some((backend) => !["auto", "cpu", "graph"].includes(backend)))
     throw new Error(`--kmeans takes auto, cpu or graph, got ${values.kmeans}`);
+const centroidRatios = values["centroid-ratios"]!.split(",").map(Number);
+if (centroidRatios.some((ratio) => !(ratio > 0 && ratio <= 1)))
+    throw new Error(`--centroid-ratios takes numbers in (0, 1], got ${values["centroid-ratios"]}`);
 const variants: Variant[] = [{label: "dense"}];
 for (const kmeansBackend of kmeansBackends)
-    for (const hierarchical of [true, false])
-        for (const keepFraction of keeps)
-            variants.push({label: `${keepFraction}${hierarchical ? "" : " one-level"}${kmeansBackends.length > 1 ? ` k-means ${kmeansBackend}` : ""}`,
-                attention: {keepFraction, centroidRatio: 0.05, hierarchical, observationWindow: 100, seed: 0, kmeansBackend}});
+    for (const centroidRatio of centroidRatios)
+        for (const hierarchical of [true, false])
+            for (const keepFraction of keeps)
+                variants.push({label: `${keepFraction}${hierarchical ? "" : " one-level"}` +
+                    `${kmeansBackends.length > 1 ? ` k-means ${kmeansBackend}` : ""}` +
+                    `${centroidRatios.length > 1 ? ` centroids ${centroidRatio}` : ""}`,
+                attention: {keepFraction, centroidRatio, hierarchical, observationWindow: 100, seed: 0, kmeansBackend}});
 
 interface Sums {nll: number, scored: number, hits: number, kept: number[], probeHits: number, probeTokens: number, probeExact: number, probes: number, probeNll: number}
 const emptySums = (): Sums => ({nll: 0, scored: 0, hits: 0, kept: [], probeHits: 0, probeTokens: 0, probeExact: 0, probes: 0, probeNll: 0});
@@ -88,10 +97,11 @@ const started = performance.now();
 /** Builds the index of `workspace` for each of `only` (every variant) in turn and calls `score` for each. */
 async function eachVariant(workspace: string, score: (variant: Variant) => Promise<void>, mustHold?: string,
     only: readonly Variant[] = variants): Promise<void> {
-    // one saved index per K-means backend: a saved index is reused whoever clustered it, and the backends must not share
+    // one saved index per K-means backend and centroid ratio: a saved index is reused whoever clustered it, and
+    // clusters of one backend or ratio must not stand in for another's
     const storages = new Map<string, string>();
     const storageOf = (variant: Variant): string => {
-        const backend = variant.attention?.kmeansBackend ?? "auto";
+        const backend = `${variant.attention?.kmeansBackend ?? "auto"} ${variant.attention?.centroidRatio ?? 0.05}`;
         if (!storages.has(backend))
             storages.set(backend, fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-accuracy-store-")));
         return storages.get(backend)!;

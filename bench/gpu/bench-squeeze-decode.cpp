@@ -14,9 +14,12 @@
 // Tokens are uniform random ids (fixed seed), as llama-bench's.
 //
 // Usage: bench-squeeze-decode -m model.gguf [-d 32768,65536,126976] [-n 64] [-r 3] [-k 0.25,0.125] [-ngl 99]
-//        [-t threads] [-b 2048] [-ub 512] [--window 100] [--kmeans auto|cpu|graph] [--level1-ratio 0.1] [--json out.json]
+//        [-t threads] [-b 2048] [-ub 512] [--window 100] [--kmeans auto|cpu|graph] [--level1-ratio 0.1]
+//        [--centroid-ratio 0.05] [--json out.json]
 // --level1-ratio 0 builds a one-level index (every level-2 centroid scored by the lookup, no level-1 step); the
 // environment variable SQUEEZE_BENCH_LEVEL1_RATIO overrides the option (for decode-depths.sh's AB_ENV).
+// --centroid-ratio: level-2 centroids per clustered key (the library's default, 0.05, when left out);
+// SQUEEZE_BENCH_CENTROID_RATIO overrides it.
 // SQUEEZE_BENCH_EMBD_GPU=1 places the token embeddings in GPU memory (llama.cpp keeps the input layer on the CPU).
 // SQUEEZE_BENCH_INDEX_STATS=1 prints how uneven the index's clusters are (children and cells per cluster, three layers).
 // SQUEEZE_BENCH_SEQ_MAX=256 gives the context 256 sequences (the engine's search context) instead of 2.
@@ -62,6 +65,7 @@ struct options {
     int n_gen = 64, reps = 3, ngl = 99, threads = 0, n_batch = 2048, n_ubatch = 512, window = 100;
     int32_t kmeans = LLAMA_SQUEEZE_KMEANS_AUTO;
     float level1_ratio = -1.0f; // < 0: the library's default
+    float centroid_ratio = -1.0f; // <= 0: the library's default
     std::string json;
 };
 
@@ -110,6 +114,8 @@ options parse(int argc, char ** argv) {
             o.kmeans = k == "cpu" ? LLAMA_SQUEEZE_KMEANS_CPU : k == "graph" ? LLAMA_SQUEEZE_KMEANS_GRAPH : LLAMA_SQUEEZE_KMEANS_AUTO;
         } else if (a == "--level1-ratio") {
             o.level1_ratio = std::stof(next());
+        } else if (a == "--centroid-ratio") {
+            o.centroid_ratio = std::stof(next());
         } else {
             fprintf(stderr, "unknown argument %s (see the header of bench-squeeze-decode.cpp)\n", a.c_str());
             exit(2);
@@ -121,6 +127,13 @@ options parse(int argc, char ** argv) {
     }
     if (const char * e = getenv("SQUEEZE_BENCH_LEVEL1_RATIO")) {
         o.level1_ratio = std::stof(e);
+    }
+    if (const char * e = getenv("SQUEEZE_BENCH_CENTROID_RATIO")) {
+        o.centroid_ratio = std::stof(e);
+    }
+    if (o.centroid_ratio > 1.0f) {
+        fprintf(stderr, "--centroid-ratio must be in (0, 1]\n");
+        exit(2);
     }
     if (const char * e = getenv("SQUEEZE_BENCH_UBATCH")) {
         o.n_ubatch = atoi(e);
@@ -442,6 +455,9 @@ int main(int argc, char ** argv) {
         ip.kmeans_backend = o.kmeans;
         if (o.level1_ratio >= 0) {
             ip.level1_ratio = o.level1_ratio;
+        }
+        if (o.centroid_ratio > 0) {
+            ip.centroid_ratio = o.centroid_ratio;
         }
         llama_squeeze_index * idx = nullptr;
         t0 = now_ms();

@@ -103,8 +103,9 @@ describe("Engine on the embedded model", () => {
         assert.ok(msPerStepMedian != null && msPerStepMedian > 0 && msPerStepMedian <= msPerToken * 23,
             `msPerStepMedian ${msPerStepMedian}`);
         // the median is a decode's step, not the gap between picks that reach JavaScript together (patch 0052): those
-        // arrive in batches, so their median was a small fraction of the mean
-        assert.ok(msPerStepMedian >= 0.5 * msPerToken, `msPerStepMedian ${msPerStepMedian}, msPerToken ${msPerToken}`);
+        // arrive in batches, so their median was ~1% of the mean (0.004 against 0.29 ms here); a fifth leaves room for
+        // a late delivery of the last batch on a busy machine
+        assert.ok(msPerStepMedian >= 0.2 * msPerToken, `msPerStepMedian ${msPerStepMedian}, msPerToken ${msPerToken}`);
         assert.ok(slowSteps != null && slowSteps.length <= 16);
         for (const step of slowSteps)
             assert.ok(step.decode >= 0 && step.decode < 24 && step.ms > 1.5 * msPerStepMedian, JSON.stringify(step));
