@@ -7,7 +7,7 @@
 import type {SlowStep} from "./protocol.js";
 
 export interface AnswerStepTimings {
-    /** From the first pick to the last, a pick: the rate the answer streamed at. */
+    /** The mean of decodes 1 and after (from the first pick to the last, a pick): the answer's decode rate. */
     msPerToken?: number;
     /** The median of decodes 1 and after: the steady step, as llama-bench's tg measures it. */
     msPerStepMedian?: number;
@@ -22,18 +22,18 @@ export const maxSlowSteps = 16;
  * pickGapsMs[j]: the time between picks j + 1 and j + 2 as JavaScript saw them arrive, i.e. decode j + 1's step where
  * every pick reaches JavaScript on its own (node-llama-cpp's evaluate()).
  * loopStepMs[i]: decode i's step as the addon's answer loop timed it (patch 0052). Its picks reach JavaScript in
- * batches, so there the gaps give the rate but not the steps.
+ * batches, so there the gaps are not steps (and their sum starts at whenever the first batch got through): the
+ * loop's own times give the rate, the median and the slow steps.
  */
 export function answerStepTimings(pickGapsMs: readonly number[], loopStepMs?: readonly number[]): AnswerStepTimings {
     const timings: AnswerStepTimings = {};
-    if (pickGapsMs.length > 0)
-        timings.msPerToken = pickGapsMs.reduce((sum, ms) => sum + ms, 0) / pickGapsMs.length;
     const steps: SlowStep[] = loopStepMs != null
         ? loopStepMs.map((ms, decode) => ({decode, ms}))
         : pickGapsMs.map((ms, j) => ({decode: j + 1, ms}));
     const steady = steps.filter((step) => step.decode >= 1).map((step) => step.ms);
     if (steady.length === 0)
         return timings;
+    timings.msPerToken = steady.reduce((sum, ms) => sum + ms, 0) / steady.length;
     const medianMs = median(steady);
     timings.msPerStepMedian = medianMs;
     timings.slowSteps = steps.filter((step) => step.ms > slowStepFactor * medianMs)

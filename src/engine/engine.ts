@@ -352,8 +352,8 @@ export class Engine {
         let sentText = "";
         let stopReason: AskResult["stopReason"] = "maxTokens";
         let promptMs = 0;
-        // the time between two picks as they arrive: their mean is the answer's decode rate; the addon's loop also
-        // times each of its decodes (loopStepMs), since its picks arrive in batches
+        // the time between two picks as they arrive, each a decode step where picks arrive one by one; the addon's
+        // loop sends them in batches, so it times each of its decodes itself (loopStepMs)
         let lastPickAt: number | undefined;
         const pickGapsMs: number[] = [];
         let loopStepMs: number[] | undefined;
@@ -404,12 +404,16 @@ export class Engine {
                     await answerSequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
                 if (debugTimings)
                     await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
+                const loopCalledAt = performance.now();
                 const loop = await decodeGreedy(answerSequence, {firstToken: promptTokens[promptTokens.length - 1]!,
                     maxTokens, signal,
                     decodeThreads: answerDecodeThreads(modelInfo.gpu, modelInfo.gpuLayers, model.fileInsights.totalLayers),
                     onToken: (token) => void accept(token)});
-                // the steps of the picks this answer took (the loop may pick one more after a cancellation)
+                // the steps of the picks this answer took (the loop may pick one more after a cancellation); the first
+                // pick was made at the end of the loop's first step, whenever its batch reached JavaScript
                 loopStepMs = loop.stepMs?.slice(0, picksTaken);
+                if (loopStepMs != null && loopStepMs.length > 0)
+                    promptMs = loopCalledAt - started + loopStepMs[0]!;
                 if (!complete && signal?.aborted)
                     stopReason = "cancelled";
             } else {

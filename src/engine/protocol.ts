@@ -283,7 +283,7 @@ export interface AskResult {
     kvCells: {duringAnswer: number, afterAnswer: number};
     /**
      * promptMs: until the first answer token; generateMs: from it to the end of the answer; msPerToken (two tokens or
-     * more): the answer's decode rate, from the first picked token to the last over the decode steps between them
+     * more): the answer's decode rate, the mean of the decode steps from the first picked token to the last
      * (generateMs / tokens would count one step too few and the answer's tail). It includes the few steps where a GPU
      * backend builds and captures its graph again: the first after the question's prefill, and each one where the
      * answer's cells cross a multiple of llama.cpp's KV padding (256). msPerStepMedian: the median decode step after

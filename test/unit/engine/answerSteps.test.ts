@@ -8,7 +8,7 @@ describe("an answer's step timings", () => {
         const loop = [10, 6, 6, 14, 6, 6, 6];
         const gaps = [0.01, 0.01, 40, 0.01, 0.01, 0.01];
         const timings = answerStepTimings(gaps, loop);
-        assert.equal(timings.msPerToken, gaps.reduce((a, b) => a + b) / gaps.length, "the rate is the picks' own");
+        assert.equal(timings.msPerToken, 44 / 6, "the rate is the loop's decodes after the first pick");
         assert.equal(timings.msPerStepMedian, 6, "the median of decodes 1 and after, from the loop");
         assert.deepEqual(timings.slowSteps, [{decode: 0, ms: 10}, {decode: 3, ms: 14}]);
     });
@@ -25,6 +25,11 @@ describe("an answer's step timings", () => {
         const slow = answerStepTimings(loop.slice(1), loop).slowSteps!;
         assert.equal(slow.length, maxSlowSteps);
         assert.deepEqual(slow.map((step) => step.decode), Array.from({length: maxSlowSteps}, (_, i) => 124 + 5 * i));
+    });
+
+    it("takes no step from an answer's gaps where the loop timed it", () => {
+        // one pick's loop (the question's last token) and a stray gap: nothing to take a rate from
+        assert.deepEqual(answerStepTimings([3], [7]), {});
     });
 
     it("has no rate or step for an answer of one pick", () => {
