@@ -32,8 +32,9 @@ export function kvCellsFloor(context: LlamaContext): number {
 
 /**
  * Whether the engine sets a floor for each answer. Off unless `SQUEEZE_KV_FLOOR=1`: the gain (no graph re-capture while
- * an answer grows) exists only where graphs are captured, and has not been measured on the GPU machine yet; the cost is
- * attention over up to an answer's worth of empty cells.
+ * an answer grows) exists only where graphs are captured, and on an H200 it was smaller than the spread between answers
+ * (bench/gpu/results/session21-h200-h100/); the answer loop's step times (`timings.slowSteps`) can show it per step.
+ * The cost is attention over up to an answer's worth of empty cells.
  */
 export function answerKvFloorEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
     return env.SQUEEZE_KV_FLOOR === "1";
