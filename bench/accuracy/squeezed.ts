@@ -7,10 +7,11 @@
 // negative log-likelihood, against a control where the defining file is left out (what the name costs unseen).
 //   node --import tsx bench/accuracy/squeezed.ts [--model PATH] [--docs FILE] [--keep 0.5,0.25,0.125,0.0625]
 //        [--budget 2560] [--continuation-chars 6000] [--probe-only] [--kmeans auto|cpu|graph[,...]]
-//        [--centroid-ratios 0.05[,...]] [--out DIR]
+//        [--centroid-ratios 0.04[,...]] [--out DIR]
 // --kmeans: where the level-2 K-means runs; a list (cpu,graph) scores each backend's clusters side by side (the graph
 // path is the GPU algorithm, run here on the CPU: random seeds, full Lloyd steps).
-// --centroid-ratios: level-2 centroids per clustered key (0.05, the paper's 5%, by default); a list scores each.
+// --centroid-ratios: level-2 centroids per clustered key (the engine's 0.04 by default; the paper's
+// is 0.05); a list scores each.
 // --docs: the held-out packages as written by bench/models/code/fetch_corpus.py build (bench/models/.work/heldout_docs.json).
 import fs from "node:fs";
 import os from "node:os";
@@ -31,7 +32,7 @@ const {values} = parseArgs({options: {
     "probe-only": {type: "boolean", default: false},
     // level-2 K-means: auto (CPU threads here), cpu, graph (the GPU path's algorithm, run on the CPU); a list compares them
     kmeans: {type: "string", default: "auto"},
-    "centroid-ratios": {type: "string", default: "0.05"},
+    "centroid-ratios": {type: "string", default: "0.04"},
     out: {type: "string"}
 }});
 const keeps = values.keep!.split(",").map(Number);
@@ -101,7 +102,7 @@ async function eachVariant(workspace: string, score: (variant: Variant) => Promi
     // clusters of one backend or ratio must not stand in for another's
     const storages = new Map<string, string>();
     const storageOf = (variant: Variant): string => {
-        const backend = `${variant.attention?.kmeansBackend ?? "auto"} ${variant.attention?.centroidRatio ?? 0.05}`;
+        const backend = `${variant.attention?.kmeansBackend ?? "auto"} ${variant.attention?.centroidRatio ?? 0.04}`;
         if (!storages.has(backend))
             storages.set(backend, fs.mkdtempSync(path.join(os.tmpdir(), "squeeze-accuracy-store-")));
         return storages.get(backend)!;

@@ -5,7 +5,7 @@
 // so it cannot show what a warm engine does from one answer to the next (CUDA graphs kept or captured again).
 //
 //   node bench/gpu/ask-several.mjs --workspace DIR [--model M] [--max-context-tokens N] [--keep-fraction F]
-//       [--max-tokens N] [--questions N] [--pause-ms MS] [--json FILE]
+//       [--centroid-ratio F] [--max-tokens N] [--questions N] [--pause-ms MS] [--json FILE]
 //
 // Prints one line per answer (its decode rate, the median step, the prompt's time) and, with --json, writes them all.
 // Needs `node esbuild.mjs` first (dist/engine.mjs) and the patched native build.
@@ -20,6 +20,7 @@ const {values} = parseArgs({options: {
     "model": {type: "string", default: ""},
     "max-context-tokens": {type: "string", default: "0"},
     "keep-fraction": {type: "string", default: "0.125"},
+    "centroid-ratio": {type: "string", default: "0.04"},   // the engine's default (defaultAttention)
     "max-tokens": {type: "string", default: "128"},
     "questions": {type: "string", default: "3"},
     "pause-ms": {type: "string", default: "0"},
@@ -37,7 +38,7 @@ const number = (name) => {
     }
     return value;
 };
-const keepFraction = number("keep-fraction"), maxTokens = number("max-tokens"), questionCount = number("questions");
+const keepFraction = number("keep-fraction"), centroidRatio = number("centroid-ratio"), maxTokens = number("max-tokens"), questionCount = number("questions");
 const pauseMs = number("pause-ms"), maxContextTokens = number("max-context-tokens");
 
 // Different questions of about the same length: the same prompt graph shapes, different answers.
@@ -85,7 +86,7 @@ try {
     const indexStarted = performance.now();
     const index = await request("squeeze/buildIndex", {workspace: path.resolve(values.workspace), include: [], exclude: [],
         maxContextTokens, maxFileBytes: 262144,
-        attention: {keepFraction, centroidRatio: 0.05, hierarchical: true, observationWindow: 100, seed: 0}});
+        attention: {keepFraction, centroidRatio, hierarchical: true, observationWindow: 100, seed: 0}});
     process.stdout.write(`model ${model.name} (${model.gpu || "cpu"}, ${model.gpuLayers} layers on the GPU); ` +
         `indexed ${index.tokens} tokens in ${Math.round(performance.now() - indexStarted)} ms\n`);
     for (let i = 0; i < questionCount; i++) {
@@ -108,7 +109,7 @@ try {
     exitCode = 1;
 } finally {
     if (values.json != null)
-        fs.writeFileSync(values.json, JSON.stringify({maxTokens, keepFraction, pauseMs, answers: results}, null, 1) + "\n");
+        fs.writeFileSync(values.json, JSON.stringify({maxTokens, keepFraction, centroidRatio, pauseMs, answers: results}, null, 1) + "\n");
     engine.kill();
 }
 process.exit(exitCode);

@@ -15,10 +15,11 @@
 //
 // Usage: bench-squeeze-decode -m model.gguf [-d 32768,65536,126976] [-n 64] [-r 3] [-k 0.25,0.125] [-ngl 99]
 //        [-t threads] [-b 2048] [-ub 512] [--window 100] [--kmeans auto|cpu|graph] [--level1-ratio 0.1]
-//        [--centroid-ratio 0.05] [--json out.json]
+//        [--centroid-ratio 0.04] [--json out.json]
 // --level1-ratio 0 builds a one-level index (every level-2 centroid scored by the lookup, no level-1 step); the
 // environment variable SQUEEZE_BENCH_LEVEL1_RATIO overrides the option (for decode-depths.sh's AB_ENV).
-// --centroid-ratio: level-2 centroids per clustered key (the library's default, 0.05, when left out);
+// --centroid-ratio: level-2 centroids per clustered key (0.04, the engine's default, when left out; the library's own
+// default is the paper's 0.05);
 // SQUEEZE_BENCH_CENTROID_RATIO overrides it.
 // SQUEEZE_BENCH_EMBD_GPU=1 places the token embeddings in GPU memory (llama.cpp keeps the input layer on the CPU).
 // SQUEEZE_BENCH_INDEX_STATS=1 prints how uneven the index's clusters are (children and cells per cluster, three layers).
@@ -65,7 +66,7 @@ struct options {
     int n_gen = 64, reps = 3, ngl = 99, threads = 0, n_batch = 2048, n_ubatch = 512, window = 100;
     int32_t kmeans = LLAMA_SQUEEZE_KMEANS_AUTO;
     float level1_ratio = -1.0f; // < 0: the library's default
-    float centroid_ratio = -1.0f; // <= 0: the library's default
+    float centroid_ratio = 0.04f; // the engine's default (src/engine/attention/squeezedAttention.ts)
     std::string json;
 };
 
@@ -131,7 +132,7 @@ options parse(int argc, char ** argv) {
     if (const char * e = getenv("SQUEEZE_BENCH_CENTROID_RATIO")) {
         o.centroid_ratio = std::stof(e);
     }
-    if (o.centroid_ratio > 1.0f) {
+    if (!(o.centroid_ratio > 0.0f && o.centroid_ratio <= 1.0f)) {
         fprintf(stderr, "--centroid-ratio must be in (0, 1]\n");
         exit(2);
     }
@@ -456,9 +457,7 @@ int main(int argc, char ** argv) {
         if (o.level1_ratio >= 0) {
             ip.level1_ratio = o.level1_ratio;
         }
-        if (o.centroid_ratio > 0) {
-            ip.centroid_ratio = o.centroid_ratio;
-        }
+        ip.centroid_ratio = o.centroid_ratio;
         llama_squeeze_index * idx = nullptr;
         t0 = now_ms();
         if (llama_squeeze_build_index(ctx, 0, ip, &idx) != LLAMA_SQUEEZE_OK) {

@@ -33,7 +33,7 @@ Options:
 
 Squeezed Attention (index and ask):
   --keep-fraction F          fraction of the workspace's keys each query attends to (default 0.125; 1 = dense)
-  --centroid-ratio F         K-means centroids per key (default 0.05)
+  --centroid-ratio F         K-means centroids per key (default 0.04)
   --no-hierarchical          one level of centroids instead of two
   --observation-window N     last tokens of the workspace whose queries calibrate the threshold (default 100)
 

@@ -68,7 +68,7 @@ export interface BuildIndexParams {
 export interface AttentionParams {
     /** Target fraction of the fixed context's keys a query attends to (default 0.125); 1 = dense attention, no index. */
     keepFraction: number;
-    /** Level-2 centroids per key of the fixed context (default 0.05). */
+    /** Level-2 centroids per key of the fixed context (default 0.04). */
     centroidRatio: number;
     /** A second, coarse level of centroids over the first (default true): fewer centroids scored per query. */
     hierarchical: boolean;

@@ -52,7 +52,7 @@ export interface AttentionSettings {
     observationWindow: number;
 }
 
-export const attentionDefaults: Readonly<AttentionSettings> = {keepFraction: 0.125, centroidRatio: 0.05, hierarchical: true, observationWindow: 100};
+export const attentionDefaults: Readonly<AttentionSettings> = {keepFraction: 0.125, centroidRatio: 0.04, hierarchical: true, observationWindow: 100};
 
 export const defaults = {
     maxContextTokens: 0,

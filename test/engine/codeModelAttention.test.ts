@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import {after, before, describe, it} from "node:test";
 import {Engine} from "../../src/engine/engine.js";
+import {defaultAttention} from "../../src/engine/attention/squeezedAttention.js";
 import type {AttentionParams, BuildIndexParams} from "../../src/engine/protocol.js";
 
 const repo = path.resolve(import.meta.dirname, "..", "..");
@@ -15,7 +16,7 @@ const codeModel = path.join(repo, "bench", "models", "code", "squeeze-code-20m.g
 const workspace = path.join(repo, "node_modules", "semver");
 const question = "// path: test/compare.test.js\nconst compare = require(\"../functions/compare\");\n\n";
 const attention = (keepFraction: number, alwaysIndex = false): AttentionParams =>
-    ({keepFraction, centroidRatio: 0.05, hierarchical: true, observationWindow: 100, seed: 0, alwaysIndex});
+    ({...defaultAttention, keepFraction, alwaysIndex});
 
 describe("Squeezed Attention on the trained code model (head 64, GQA 8/2)", () => {
     const engine = new Engine();

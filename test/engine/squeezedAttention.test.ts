@@ -11,14 +11,15 @@ import path from "node:path";
 import {after, before, describe, it} from "node:test";
 import {Engine} from "../../src/engine/engine.js";
 import {CancelledError} from "../../src/engine/errors.js";
-import {clusteringStage, squeezeBlobName} from "../../src/engine/attention/squeezedAttention.js";
+import {clusteringStage, defaultAttention, squeezeBlobName} from "../../src/engine/attention/squeezedAttention.js";
 import type {AttentionParams, BuildIndexParams, IndexInfo, LogParams, ProgressParams} from "../../src/engine/protocol.js";
 import {currentFileName, manifestFileName, type IndexManifest} from "../../src/engine/workspace/indexStore.js";
 
 const sampleApp = path.resolve(import.meta.dirname, "..", "fixtures", "workspaces", "sample-app");
 const question = "What does slugify do?";
+// the product's defaults (centroid ratio, levels, window, seed) with this test's keep fraction
 const attention = (keepFraction: number, extra: Partial<AttentionParams> = {}): AttentionParams =>
-    ({keepFraction, centroidRatio: 0.05, hierarchical: true, observationWindow: 100, seed: 0, ...extra});
+    ({...defaultAttention, keepFraction, ...extra});
 
 /** sample-app plus generated modules (about 4,000 tokens in all), each file with its own mtime, oldest first. */
 function makeWorkspace(): string {
@@ -111,7 +112,7 @@ describe("Squeezed Attention (stories260K, patched build)", () => {
         assert.equal(info.attention?.mode, "squeezed");
         assert.equal(info.attention?.reused, false);
         const centroids = info.attention!.centroids!;
-        assert.equal(centroids.level2, Math.round(0.05 * info.attention!.indexedKeys!), "5% centroids");
+        assert.equal(centroids.level2, Math.round(defaultAttention.centroidRatio * info.attention!.indexedKeys!), "the default share of centroids");
         assert.ok(centroids.level1 > 0 && centroids.level1 < centroids.level2, "a coarse level");
         assert.ok(Math.abs(info.attention!.calibratedKeptFraction! - 0.125) < 0.02, `calibrated ${info.attention!.calibratedKeptFraction}`);
         assert.ok(readManifest(storage).blobs[squeezeBlobName] != null, "the clusters are saved with the index");
