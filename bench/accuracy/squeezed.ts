@@ -10,8 +10,8 @@
 //        [--centroid-ratios 0.04[,...]] [--out DIR]
 // --kmeans: where the level-2 K-means runs; a list (cpu,graph) scores each backend's clusters side by side (the graph
 // path is the GPU algorithm, run here on the CPU: random seeds, full Lloyd steps).
-// --centroid-ratios: level-2 centroids per clustered key (the engine's 0.04 by default; the paper's
-// is 0.05); a list scores each.
+// --centroid-ratios: level-2 centroids per clustered key (the engine's 0.04 by default, the paper's 0.05); a list
+// scores each.
 // --docs: the held-out packages as written by bench/models/code/fetch_corpus.py build (bench/models/.work/heldout_docs.json).
 import fs from "node:fs";
 import os from "node:os";

@@ -38,7 +38,8 @@ const number = (name) => {
     }
     return value;
 };
-const keepFraction = number("keep-fraction"), centroidRatio = number("centroid-ratio"), maxTokens = number("max-tokens"), questionCount = number("questions");
+const keepFraction = number("keep-fraction"), centroidRatio = number("centroid-ratio");
+const maxTokens = number("max-tokens"), questionCount = number("questions");
 const pauseMs = number("pause-ms"), maxContextTokens = number("max-context-tokens");
 
 // Different questions of about the same length: the same prompt graph shapes, different answers.

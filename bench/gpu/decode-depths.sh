@@ -24,7 +24,8 @@
 # the GPU machine, whose tree is a copy: they are copied into native-patches/patches/), NCU_ENV, ASK_ENV and ASK_BASE=0
 # (see below), BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" and STOCK_AB_ENV (see below), STOCK=0, SQUEEZE=0,
 # ASK_SEVERAL=N with ASK_SEVERAL_ENV and ASK_PAUSE_MS (see below),
-# SKIP_BUILD=1 (a warm machine that ran this script before: keep its Node, build and model). Results in $OUT:
+# SKIP_BUILD=1 (a warm machine that ran this script before: keep its build whatever the patches; without it a warm
+# machine keeps its Node, model and CUDA build too, and builds again only if this call's patches differ). Results in $OUT:
 # summary.json, stock.json, squeeze.json, gpu.txt, logs.tgz.
 set -uo pipefail
 final=${OUT:-/tmp/out}; out=/tmp/decode-depths; rm -rf "$out"; mkdir -p "$out" "$final"
@@ -34,6 +35,11 @@ phase() { echo "phase $1: $(( $(date +%s) - $2 )) s (at $(( $(date +%s) - t_all 
 depths=${DEPTHS:-32768,65536,126976}
 if [ -n "${SKIP_BUILD:-}" ] && [ -x /tmp/gpu/bin/node ]; then
     echo "SKIP_BUILD: Node and node-llama-cpp of an earlier call" >> "$out/phases.txt"   # unpacking again would undo the build
+elif [ -x /tmp/gpu/bin/node ] && grep -q '"gpu": "cuda"' /tmp/gpu/node_modules/node-llama-cpp/llama/squeeze-build.json 2>/dev/null; then
+    # A warm machine with an earlier call's CUDA build: the carried package holds the dev machine's CPU build record,
+    # so unpacking it again made build.mjs build everything again (331 s of device time, fifteenth session). build.mjs
+    # below builds only if this call's patches differ from that build's.
+    echo "warm machine: Node, node-llama-cpp and the CUDA build of an earlier call" | tee -a "$out/phases.txt"
 else
     bash .gpu-carry/unpack.sh /tmp/gpu >/dev/null || exit 1
 fi
@@ -43,8 +49,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max
 
 model=/tmp/r8b.gguf
 t0=$(date +%s)
-[ -n "${SKIP_BUILD:-}" ] && [ -f "$model" ] && grep -q ok /tmp/decode-depths-model.ok 2>/dev/null && model_ready=1
-[ -n "${model_ready:-}" ] || ( xz -dc .gpu-carry/vocab.gguf.xz > /tmp/vocab.gguf &&
+# the model of an earlier call on a warm machine (fixed seed, written whole before its .ok)
+[ -f "$model" ] && grep -q ok /tmp/decode-depths-model.ok 2>/dev/null && model_ready=1
+[ -n "${model_ready:-}" ] || ( rm -f /tmp/decode-depths-model.ok && xz -dc .gpu-carry/vocab.gguf.xz > /tmp/vocab.gguf &&
   PYTHONUNBUFFERED=1 python3 .gpu-carry/make-random-llama8b.py "$model" 32 /tmp/vocab.gguf \
       /tmp/gpu/node_modules/node-llama-cpp/llama/llama.cpp/gguf-py > "$out/model.log" 2>&1 && echo ok >> "$out/model.log" \
       && echo ok > /tmp/decode-depths-model.ok ) &
