@@ -23,7 +23,7 @@
 # EXTRA_PATCHES="native-patches/next/b-chunks/0035-... native-patches/next/fused/0036-..." (candidates built in; only on
 # the GPU machine, whose tree is a copy: they are copied into native-patches/patches/), NCU_ENV, ASK_ENV and ASK_BASE=0
 # (see below), BLOCKS_AB="6 8", AB_ENV="VAR=1,VAR2=1 VAR3=1" and STOCK_AB_ENV (see below), STOCK=0, SQUEEZE=0,
-# ASK_SEVERAL=N with ASK_SEVERAL_ENV and ASK_PAUSE_MS (see below),
+# ASK_SEVERAL=N with ASK_SEVERAL_ENV and ASK_PAUSE_MS (see below), ROUNDS=N (see below),
 # SKIP_BUILD=1 (a warm machine that ran this script before: keep its build whatever the patches; without it a warm
 # machine keeps its Node, model and CUDA build too, and builds again only if this call's patches differ). Results in $OUT:
 # summary.json, stock.json, squeeze.json, gpu.txt, logs.tgz.
@@ -237,6 +237,26 @@ if [ "${STOCK_T1:-0}" = 1 ] && [ "${STOCK_T1_AFTER:-1}" = 1 ]; then
     phase stock-t1-after "$t0"
 fi
 
+# ROUNDS=N: the bar measured N times over, interleaved at the deepest depth: llama-bench -t 1, then bench-squeeze-decode
+# at keep 1/8 as the engine runs (one decode thread, the embeddings in GPU memory), then `squeeze ask` (keep 1/8, 128
+# tokens), N times. Stock's step moves 1-2.5% within a call while ours stays put, so each of ours is set against the
+# stock run just before it; results round<i>-{stock-t1,squeeze,ask}.json and summary.json's "rounds". ~135 s a round.
+for r in $(seq 1 "${ROUNDS:-0}"); do
+    t0=$(date +%s); deepest=${depths##*,}
+    GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" \
+        -d "$deepest" -r 1 -t 1 -o json > "$out/round$r-stock-t1.json" 2> "$out/round$r-stock-t1.log"
+    SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" \
+        -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 --json "$out/round$r-squeeze.json" > "$out/round$r-squeeze.log" 2>&1
+    SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
+        --workspace /tmp/ws --model "$model" --max-context-tokens "$deepest" --no-index-cache --gpu-layers auto --json \
+        --keep-fraction 0.125 --max-tokens 128 > "$out/round$r-ask.json" 2> "$out/round$r-ask.log"
+    echo "round $r rc=$?" | tee -a "$out/phases.txt"
+    grep -E "^depth .*keep 0.125" "$out/round$r-squeeze.log"
+    node -e 'try { const t = require(process.argv[1]).timings; console.log(`ask ${t.msPerToken} ms a token (median step ${t.msPerStepMedian})`); } catch {}' \
+        "$out/round$r-ask.json"
+    phase "round$r" "$t0"
+done
+
 node - "$out" "$depths" <<'JS'
 const fs = require("fs"), path = require("path");
 const out = process.argv[2], depths = process.argv[3];
@@ -298,10 +318,23 @@ const askSeveral = fs.readdirSync(out).filter((n) => /^ask-several\d+\.json$/.te
     answers: (read(n)?.answers ?? []).map((a) => ({...a,
         speedupVsStockT1: a.msPerToken ? vsStock(Number(depths.split(",").at(-1)), a.msPerToken).speedupVsStockT1 : undefined}))
 }));
+// ROUNDS: each round's bench (keep 1/8) and ask against the llama-bench -t 1 run of the same round
+const median = (xs) => { const s = xs.filter((x) => x != null).sort((a, b) => a - b); return s.length ? (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2 : undefined; };
+const rounds = fs.readdirSync(out).filter((n) => /^round\d+-stock-t1\.json$/.test(n))
+    .map((n) => +n.slice("round".length, -"-stock-t1.json".length)).sort((a, b) => a - b).map((r) => {
+        const stockMs = stockRows(read(`round${r}-stock-t1.json`)).at(-1)?.msToken;
+        const bench = (read(`round${r}-squeeze.json`)?.rows ?? []).find((x) => x.keep === 0.125);
+        const ask = read(`round${r}-ask.json`)?.timings;
+        return {round: r, stockT1Ms: stockMs, benchMs: bench?.ms_token, benchGpuSideMs: bench ? bench.ms_token - bench.host_ms : undefined,
+            askMs: ask?.msPerToken, askMedianStepMs: ask?.msPerStepMedian, askSlowSteps: ask?.slowSteps,
+            benchRatio: stockMs && bench ? stockMs / bench.ms_token : undefined, askRatio: stockMs && ask?.msPerToken ? stockMs / ask.msPerToken : undefined};
+    });
+const roundsMedian = rounds.length ? {benchRatio: median(rounds.map((x) => x.benchRatio)), askRatio: median(rounds.map((x) => x.askRatio)),
+    stockT1Ms: median(rounds.map((x) => x.stockT1Ms)), benchMs: median(rounds.map((x) => x.benchMs)), askMs: median(rounds.map((x) => x.askMs))} : undefined;
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
     parity, stock, stockT1, stockT1Runs, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
-    squeezeEnvAB: envAB, asks, askSeveral
+    squeezeEnvAB: envAB, asks, askSeveral, rounds, roundsMedian
 };
 fs.writeFileSync(path.join(out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
 console.log(JSON.stringify(summary, null, 1));
