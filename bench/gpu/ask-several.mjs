@@ -89,7 +89,8 @@ try {
         maxContextTokens, maxFileBytes: 262144,
         attention: {keepFraction, centroidRatio, hierarchical: true, observationWindow: 100, seed: 0}});
     process.stdout.write(`model ${model.name} (${model.gpu || "cpu"}, ${model.gpuLayers} layers on the GPU); ` +
-        `indexed ${index.tokens} tokens in ${Math.round(performance.now() - indexStarted)} ms\n`);
+        `indexed ${index.tokens} tokens in ${Math.round(performance.now() - indexStarted)} ms` +
+        `${index.timings.warmUpMs != null ? ` (the warm-up decode ${index.timings.warmUpMs.toFixed(1)} ms of it)` : ""}\n`);
     for (let i = 0; i < questionCount; i++) {
         if (i > 0 && pauseMs > 0)
             await new Promise((resolve) => setTimeout(resolve, pauseMs));

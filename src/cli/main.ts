@@ -288,7 +288,9 @@ async function main(): Promise<number> {
             maxFileBytes: options.maxFileBytes,
             ...(options.indexFolder != null ? {storageFolder: options.indexFolder} : {}),
             ...(options.search != null ? {answerRoomTokens: searchRoom(options.search)} : {}),
-            attention: options.attention
+            attention: options.attention,
+            // one process, one question asked at once: a warm-up would move the first decodes' set-up, not save it
+            warmUp: false
         }, signal);
         bar.done();
 

@@ -20,6 +20,7 @@ import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
 import {answerDecodeThreads, canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
 import {answerStepTimings} from "./answerSteps.js";
+import {warmUpAnswerPath} from "./answerWarmUp.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
 import {answerKvFloorEnabled, setKvCellsFloor} from "./native/kvCellsFloor.js";
 import {collectFiles} from "./workspace/collectFiles.js";
@@ -311,6 +312,12 @@ export class Engine {
             };
             await this.dropIndex();
             this.index = {info, files: fixed.files, context, root, answerRoom, ...(prepared?.attention != null ? {attention: prepared.attention} : {})};
+            if (params.warmUp !== false && process.env.SQUEEZE_WARM_UP !== "0" && signal?.aborted !== true) {
+                progress("Warming up the answer's decodes", 0, 0);
+                const warmUpMs = await this.warmUp(this.index, signal);
+                if (warmUpMs != null)
+                    info.timings.warmUpMs = warmUpMs;
+            }
             this.log("info", `Indexed ${info.files.length} files, ${info.tokens} tokens${reused > 0 ? ` (${reused} loaded from the saved index)` : ""}, ` +
                 `in ${Math.round(collectMs + tokenizeMs + prefillMs + (info.timings.loadMs ?? 0) + (info.timings.saveMs ?? 0))} ms`);
             return info;
@@ -318,6 +325,22 @@ export class Engine {
             prepared?.attention?.dispose();
             await context.dispose();
             throw error;
+        }
+    }
+
+    /**
+     * The answer path decoded once on a scratch fork (answerWarmUp.ts). Best effort: the index is complete without it,
+     * so a failure is logged and the first answer sets up its decodes itself.
+     */
+    private async warmUp(index: WorkspaceIndex, signal?: AbortSignal): Promise<number | undefined> {
+        const {model, info: modelInfo} = this.requireModel();
+        try {
+            const decodeThreads = answerDecodeThreads(modelInfo.gpu, modelInfo.gpuLayers, model.fileInsights.totalLayers);
+            return await warmUpAnswerPath({model, root: index.root, answerRoom: index.answerRoom,
+                ...(decodeThreads != null ? {decodeThreads} : {}), ...(signal != null ? {signal} : {})});
+        } catch (error) {
+            this.log("warn", `The warm-up decode after indexing failed, so the first answer will take longer to start: ${errorMessage(error)}`);
+            return undefined;
         }
     }
 

@@ -63,6 +63,12 @@ export interface BuildIndexParams {
     storageFolder?: string;
     /** Squeezed Attention over the fixed context; absent = dense attention. */
     attention?: AttentionParams;
+    /**
+     * After indexing, decode a question and two answer tokens once on a scratch fork and throw them away, so that the
+     * first real question does not pay for the decodes' set-up (default true; see IndexInfo.timings.warmUpMs). A
+     * process that asks at once anyway (the CLI) saves nothing by it.
+     */
+    warmUp?: boolean;
 }
 
 export interface AttentionParams {
@@ -126,9 +132,10 @@ export interface IndexInfo {
     kvCells: number;
     /**
      * prefillMs: computing the KV cache of the tokens that were not loaded (0 when all were). loadMs: checking and
-     * loading the saved index; saveMs: writing it (with BuildIndexParams.storageFolder).
+     * loading the saved index; saveMs: writing it (with BuildIndexParams.storageFolder). warmUpMs: the warm-up decode
+     * after indexing (BuildIndexParams.warmUp), where it ran.
      */
-    timings: {collectMs: number, tokenizeMs: number, prefillMs: number, loadMs?: number, saveMs?: number};
+    timings: {collectMs: number, tokenizeMs: number, prefillMs: number, loadMs?: number, saveMs?: number, warmUpMs?: number};
     /** True when KV cells were loaded from the saved index instead of prefilled (all of them, or a prefix). */
     reused?: boolean;
     /** Leading tokens whose KV cells came from the saved index (0 when none). */

@@ -132,6 +132,21 @@ describe("Engine on the embedded model", () => {
         }
     });
 
+    it("warms the answer's decodes up after indexing, leaving the root and the answers as they were", async () => {
+        const question = {question: "What does TodoList do?", maxTokens: 24};
+        const cold = await engine.buildIndex({...indexParams(workspace), warmUp: false});
+        assert.equal(cold.timings.warmUpMs, undefined, "warmUp: false skips it");
+        const coldAnswer = await engine.ask({askId: "warm-up-off", ...question});
+        progress.length = 0;
+        const warm = await engine.buildIndex(indexParams(workspace));
+        assert.ok(warm.timings.warmUpMs != null && warm.timings.warmUpMs > 0, `warmUpMs ${warm.timings.warmUpMs}`);
+        assert.ok(progress.some((p) => p.operation === "index" && p.stage.startsWith("Warming up")), "reported as a stage");
+        assert.equal(warm.kvCells, cold.kvCells);
+        const warmAnswer = await engine.ask({askId: "warm-up-on", ...question});
+        assert.equal(warmAnswer.answer, coldAnswer.answer);
+        assert.deepEqual(warmAnswer.kvCells, coldAnswer.kvCells, "the warm-up's fork left no cell behind");
+    });
+
     it("answers the same with a KV cell floor (SQUEEZE_KV_FLOOR=1), set only while it answers", async () => {
         const question = {question: "Where are items added to the list?", maxTokens: 40};
         const floors: number[] = [];

@@ -1,0 +1,59 @@
+// A question and two answer tokens decoded once on a scratch fork of the root after indexing, then thrown away.
+//
+// Why: a process's first question paid for what its first decodes of each shape set up. On an H200 at 127K tokens
+// the first answer's prompt took 380 ms against 43-58 ms for the next questions to the same engine (CUDA kernels
+// loaded on their first launch, the question's batch graph and the answer's one-token graph built, the latter run
+// once without a CUDA graph and then captured; bench/gpu/results/session22-h200/); on the dev machine's CPU, with the
+// embedded model, 30 against 11-12 ms. Indexing takes seconds to minutes, so the extension pays this there instead of
+// in the first answer the user waits for.
+import type {LlamaContextSequence, LlamaModel} from "node-llama-cpp";
+import {canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
+import {forkSequence} from "./native/sequences.js";
+
+/** A question of ordinary length, in the prompt format of every question (renderQuestion). */
+const warmUpQuestion = "\n### Question: Which file defines the function that reads the settings?\n### Answer:";
+
+export interface AnswerWarmUpOptions {
+    model: LlamaModel;
+    /** The fixed context's sequence; the warm-up decodes on a fork of it and leaves it as it was. */
+    root: LlamaContextSequence;
+    /** KV cells free after the fixed context: nothing is done when the question and two tokens do not fit. */
+    answerRoom: number;
+    /** ggml threads of the answer loop's one-token decodes (answerDecodeThreads). */
+    decodeThreads?: number;
+    /** Stops the warm-up between its prompt and its picks (the index is complete by then: nothing is lost). */
+    signal?: AbortSignal;
+}
+
+/**
+ * Decodes the warm-up question and two answer tokens the way an answer does (the prompt through node-llama-cpp's
+ * batches, then the addon's greedy loop when it has one), frees the fork's cells, and returns the ms it took, or
+ * undefined when it did not fit or was cancelled. Throws what a decode throws; the fork is freed either way.
+ */
+export async function warmUpAnswerPath(options: AnswerWarmUpOptions): Promise<number | undefined> {
+    const started = performance.now();
+    const tokens = options.model.tokenize(warmUpQuestion, false, "trimLeadingSpace");
+    if (tokens.length < 2 || tokens.length + 2 > options.answerRoom || options.signal?.aborted)
+        return undefined;
+    const sequence = forkSequence(options.root);
+    try {
+        if (canDecodeGreedyInAddon(sequence)) {
+            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, -1));
+            const loop = await decodeGreedy(sequence, {firstToken: tokens[tokens.length - 1]!, maxTokens: 2,
+                ...(options.decodeThreads != null ? {decodeThreads: options.decodeThreads} : {}),
+                ...(options.signal != null ? {signal: options.signal} : {})});
+            if (loop.stopReason === "cancelled")
+                return undefined;
+        } else {
+            let picks = 0;
+            for await (const _token of sequence.evaluate(tokens, {temperature: 0, yieldEogToken: true}))
+                if (++picks >= 2 || options.signal?.aborted)
+                    break;
+            if (options.signal?.aborted)
+                return undefined;
+        }
+    } finally {
+        await sequence.dispose();
+    }
+    return performance.now() - started;
+}
