@@ -6,15 +6,16 @@
 // once without a CUDA graph and then captured; bench/gpu/results/session22-h200/); on the dev machine's CPU, with the
 // embedded model, 30 against 11-12 ms. Indexing takes seconds to minutes, so the extension pays this there instead of
 // in the first answer the user waits for.
-import type {LlamaContextSequence, LlamaModel} from "node-llama-cpp";
-import {canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
+import type {LlamaContextSequence, Token} from "node-llama-cpp";
+import {decodeAnswerPath} from "./answerPath.js";
 import {forkSequence} from "./native/sequences.js";
 
-/** A question of ordinary length, in the prompt format of every question (renderQuestion). */
-const warmUpQuestion = "\n### Question: Which file defines the function that reads the settings?\n### Answer:";
+/** A question of ordinary length, for the caller to render and tokenize as it does every question. */
+export const warmUpQuestion = "Which file defines the function that reads the settings?";
 
 export interface AnswerWarmUpOptions {
-    model: LlamaModel;
+    /** The warm-up question's tokens, as an answer's prompt (renderQuestion). */
+    promptTokens: Token[];
     /** The fixed context's sequence; the warm-up decodes on a fork of it and leaves it as it was. */
     root: LlamaContextSequence;
     /** KV cells free after the fixed context: nothing is done when the question and two tokens do not fit. */
@@ -26,34 +27,24 @@ export interface AnswerWarmUpOptions {
 }
 
 /**
- * Decodes the warm-up question and two answer tokens the way an answer does (the prompt through node-llama-cpp's
- * batches, then the addon's greedy loop when it has one), frees the fork's cells, and returns the ms it took, or
- * undefined when it did not fit or was cancelled. Throws what a decode throws; the fork is freed either way.
+ * Decodes the warm-up question and two answer tokens on the answers' own path (answerPath.ts), frees the fork's cells,
+ * and returns the ms it took, or undefined when it did not fit or was cancelled. Throws what a decode throws; the fork
+ * is freed either way.
  */
 export async function warmUpAnswerPath(options: AnswerWarmUpOptions): Promise<number | undefined> {
     const started = performance.now();
-    const tokens = options.model.tokenize(warmUpQuestion, false, "trimLeadingSpace");
-    if (tokens.length < 2 || tokens.length + 2 > options.answerRoom || options.signal?.aborted)
+    const tokens = options.promptTokens;
+    if (tokens.length === 0 || tokens.length + 2 > options.answerRoom || options.signal?.aborted)
         return undefined;
     const sequence = forkSequence(options.root);
     try {
-        if (canDecodeGreedyInAddon(sequence)) {
-            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, -1));
-            const loop = await decodeGreedy(sequence, {firstToken: tokens[tokens.length - 1]!, maxTokens: 2,
-                ...(options.decodeThreads != null ? {decodeThreads: options.decodeThreads} : {}),
-                ...(options.signal != null ? {signal: options.signal} : {})});
-            if (loop.stopReason === "cancelled")
-                return undefined;
-        } else {
-            let picks = 0;
-            for await (const _token of sequence.evaluate(tokens, {temperature: 0, yieldEogToken: true}))
-                if (++picks >= 2 || options.signal?.aborted)
-                    break;
-            if (options.signal?.aborted)
-                return undefined;
-        }
+        let picks = 0;
+        await decodeAnswerPath(sequence, tokens, {maxTokens: 2,
+            onToken: () => ++picks < 2 && options.signal?.aborted !== true,
+            ...(options.decodeThreads != null ? {decodeThreads: options.decodeThreads} : {}),
+            ...(options.signal != null ? {signal: options.signal} : {})});
     } finally {
         await sequence.dispose();
     }
-    return performance.now() - started;
+    return options.signal?.aborted ? undefined : performance.now() - started;
 }

@@ -18,9 +18,10 @@ import {checkModelFile, type CheckedModelFile} from "./models/modelFile.js";
 import {tokenEmbeddingsPlacement} from "./models/tokenEmbeddings.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
-import {answerDecodeThreads, canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
+import {answerDecodeThreads} from "./native/greedyDecode.js";
 import {answerStepTimings} from "./answerSteps.js";
-import {warmUpAnswerPath} from "./answerWarmUp.js";
+import {decodeAnswerPath} from "./answerPath.js";
+import {warmUpAnswerPath, warmUpQuestion} from "./answerWarmUp.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
 import {answerKvFloorEnabled, setKvCellsFloor} from "./native/kvCellsFloor.js";
 import {collectFiles} from "./workspace/collectFiles.js";
@@ -333,15 +334,21 @@ export class Engine {
      * so a failure is logged and the first answer sets up its decodes itself.
      */
     private async warmUp(index: WorkspaceIndex, signal?: AbortSignal): Promise<number | undefined> {
-        const {model, info: modelInfo} = this.requireModel();
         try {
-            const decodeThreads = answerDecodeThreads(modelInfo.gpu, modelInfo.gpuLayers, model.fileInsights.totalLayers);
-            return await warmUpAnswerPath({model, root: index.root, answerRoom: index.answerRoom,
+            const decodeThreads = this.answerDecodeThreads();
+            const promptTokens = tokenizeQuestion(this.requireModel().model, {question: warmUpQuestion});
+            return await warmUpAnswerPath({promptTokens, root: index.root, answerRoom: index.answerRoom,
                 ...(decodeThreads != null ? {decodeThreads} : {}), ...(signal != null ? {signal} : {})});
         } catch (error) {
             this.log("warn", `The warm-up decode after indexing failed, so the first answer will take longer to start: ${errorMessage(error)}`);
             return undefined;
         }
+    }
+
+    /** ggml threads of an answer's one-token decodes in the addon's loop (one when every layer is on a CUDA GPU). */
+    private answerDecodeThreads(): number | undefined {
+        const {model, info} = this.requireModel();
+        return answerDecodeThreads(info.gpu, info.gpuLayers, model.fileInsights.totalLayers);
     }
 
     public ask(params: AskParams, signal?: AbortSignal): Promise<AskResult> {
@@ -421,32 +428,18 @@ export class Engine {
         const floorSet = answerKvFloorEnabled() &&
             setKvCellsFloor(index.context, index.info.kvCells + promptTokens.length + maxTokens);
         try {
-            if (canDecodeGreedyInAddon(answerSequence) && promptTokens.length > 0) {
-                // the prompt through node-llama-cpp's batches, then the answer in the addon's loop (patch 0034)
-                if (promptTokens.length > 1)
-                    await answerSequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
-                if (debugTimings)
-                    await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
-                const loopCalledAt = performance.now();
-                const loop = await decodeGreedy(answerSequence, {firstToken: promptTokens[promptTokens.length - 1]!,
-                    maxTokens, signal,
-                    decodeThreads: answerDecodeThreads(modelInfo.gpu, modelInfo.gpuLayers, model.fileInsights.totalLayers),
-                    onToken: (token) => void accept(token)});
+            const path = await decodeAnswerPath(answerSequence, promptTokens, {maxTokens, signal,
+                decodeThreads: this.answerDecodeThreads(), onToken: accept,
+                // the prompt's timings; llama.cpp then counts the answer's decodes alone
+                ...(debugTimings ? {afterPrompt: () => index.context.printTimings()} : {})});
+            if (path.loop != null) {
                 // the steps of the picks this answer took (the loop may pick one more after a cancellation); the first
                 // pick was made at the end of the loop's first step, whenever its batch reached JavaScript
-                loopStepMs = loop.stepMs?.slice(0, picksTaken);
+                loopStepMs = path.loop.stepMs?.slice(0, picksTaken);
                 if (loopStepMs != null && loopStepMs.length > 0)
-                    promptMs = loopCalledAt - started + loopStepMs[0]!;
+                    promptMs = path.loop.calledAt - started + loopStepMs[0]!;
                 if (!complete && signal?.aborted)
                     stopReason = "cancelled";
-            } else {
-                const iterator = answerSequence.evaluate(promptTokens, {temperature: 0, yieldEogToken: true});
-                for await (const token of iterator) {
-                    if (generated.length === 0 && debugTimings)
-                        await index.context.printTimings(); // the prompt's; llama.cpp then counts the answer's decodes alone
-                    if (!accept(token))
-                        break;
-                }
             }
             kvDuringAnswer = usedKvCells(index.context);
             if (debugTimings)
@@ -687,7 +680,7 @@ function validateSearch(search: SearchParams): void {
  * The question's tokens. "raw" prompts are tokenized as the start of a text (as the model saw its training texts, after
  * the fixed context's BOS); the Q&A template continues the workspace's text, so no leading space is added.
  */
-function tokenizeQuestion(model: LlamaModel, params: AskParams): Token[] {
+function tokenizeQuestion(model: LlamaModel, params: Pick<AskParams, "question" | "selection" | "promptTemplate">): Token[] {
     if (params.promptTemplate === "raw")
         return model.tokenize(params.question, false);
     return model.tokenize(renderQuestion(params), false, "trimLeadingSpace");

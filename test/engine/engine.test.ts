@@ -133,7 +133,7 @@ describe("Engine on the embedded model", () => {
     });
 
     it("warms the answer's decodes up after indexing, leaving the root and the answers as they were", async () => {
-        const question = {question: "What does TodoList do?", maxTokens: 24};
+        const question = {question: "Where are items added to the list?", maxTokens: 24};
         const cold = await engine.buildIndex({...indexParams(workspace), warmUp: false});
         assert.equal(cold.timings.warmUpMs, undefined, "warmUp: false skips it");
         const coldAnswer = await engine.ask({askId: "warm-up-off", ...question});
