@@ -80,6 +80,7 @@ function request(method, params) {
 }
 
 const results = [];
+let warmUpMs; // the index's warm-up decode (BuildIndexParams.warmUp), where it ran
 let exitCode = 0;
 try {
     const model = await request("squeeze/loadModel", {model: values.model, allowDownload: false, fallbackToEmbedded: false,
@@ -88,9 +89,10 @@ try {
     const index = await request("squeeze/buildIndex", {workspace: path.resolve(values.workspace), include: [], exclude: [],
         maxContextTokens, maxFileBytes: 262144,
         attention: {keepFraction, centroidRatio, hierarchical: true, observationWindow: 100, seed: 0}});
+    warmUpMs = index.timings.warmUpMs;
     process.stdout.write(`model ${model.name} (${model.gpu || "cpu"}, ${model.gpuLayers} layers on the GPU); ` +
         `indexed ${index.tokens} tokens in ${Math.round(performance.now() - indexStarted)} ms` +
-        `${index.timings.warmUpMs != null ? ` (the warm-up decode ${index.timings.warmUpMs.toFixed(1)} ms of it)` : ""}\n`);
+        `${warmUpMs != null ? ` (the warm-up decode ${warmUpMs.toFixed(1)} ms of it)` : ""}\n`);
     for (let i = 0; i < questionCount; i++) {
         if (i > 0 && pauseMs > 0)
             await new Promise((resolve) => setTimeout(resolve, pauseMs));
@@ -111,7 +113,7 @@ try {
     exitCode = 1;
 } finally {
     if (values.json != null)
-        fs.writeFileSync(values.json, JSON.stringify({maxTokens, keepFraction, centroidRatio, pauseMs, answers: results}, null, 1) + "\n");
+        fs.writeFileSync(values.json, JSON.stringify({maxTokens, keepFraction, centroidRatio, pauseMs, warmUpMs, answers: results}, null, 1) + "\n");
     engine.kill();
 }
 process.exit(exitCode);
