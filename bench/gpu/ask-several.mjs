@@ -100,11 +100,13 @@ try {
         const row = {question: i, generated: result.tokens.generated, prompt: result.tokens.prompt,
             promptMs: result.timings.promptMs, msPerToken: result.timings.msPerToken,
             msPerStepMedian: result.timings.msPerStepMedian, slowSteps: result.timings.slowSteps,
+            decodeCallMsMedian: result.timings.decodeCallMsMedian, pickMsMedian: result.timings.pickMsMedian,
             keptFraction: result.attention?.keptFraction};
         results.push(row);
         const slow = (row.slowSteps ?? []).map((step) => `#${step.decode} ${step.ms.toFixed(1)}`).join(", ");
         process.stdout.write(`question ${i}: ${row.generated} tokens, ${row.msPerToken?.toFixed(3)} ms a token ` +
-            `(median step ${row.msPerStepMedian?.toFixed(3)}; slow steps, ms: ${slow || "none"}), ` +
+            `(median step ${row.msPerStepMedian?.toFixed(3)}, of it in llama_decode ${row.decodeCallMsMedian?.toFixed(3)} ` +
+            `and the pick ${row.pickMsMedian?.toFixed(3)}; slow steps, ms: ${slow || "none"}), ` +
             `prompt ${row.promptMs.toFixed(1)} ms\n`);
     }
     await request("squeeze/shutdown", {}).catch(() => undefined);

@@ -332,6 +332,10 @@ async function main(): Promise<number> {
                     ...(result.timings.slowSteps != null
                         ? {slowSteps: result.timings.slowSteps.map((step) => ({decode: step.decode, ms: Math.round(step.ms * 1000) / 1000}))}
                         : {}),
+                    ...(result.timings.decodeCallMsMedian != null
+                        ? {decodeCallMsMedian: Math.round(result.timings.decodeCallMsMedian * 1000) / 1000} : {}),
+                    ...(result.timings.pickMsMedian != null
+                        ? {pickMsMedian: Math.round(result.timings.pickMsMedian * 1000) / 1000} : {}),
                     totalMs: round(performance.now() - started)
                 }
             }, null, 2) + "\n");

@@ -3,7 +3,7 @@
 // SQUEEZE_ADDON_DECODE=0. The engine's answers and its warm-up after indexing both take this path, so the warm-up
 // sets up exactly the decodes an answer makes.
 import type {LlamaContextSequence, Token} from "node-llama-cpp";
-import {canDecodeGreedyInAddon, decodeGreedy} from "./native/greedyDecode.js";
+import {canDecodeGreedyInAddon, decodeGreedy, type LoopStepTimes} from "./native/greedyDecode.js";
 
 export interface AnswerPathOptions {
     /** Picks after which the addon's loop stops (an end-of-generation token or the signal stops it sooner). */
@@ -18,8 +18,8 @@ export interface AnswerPathOptions {
 }
 
 export interface AnswerPathResult {
-    /** With the addon's loop: when it was called, and each pick's step as it timed it (patch 0052). */
-    loop?: {calledAt: number, stepMs?: number[]};
+    /** With the addon's loop: when it was called, and each pick's step as it timed it (patches 0052-0053). */
+    loop?: {calledAt: number, steps?: LoopStepTimes};
 }
 
 /** Decodes `promptTokens` and then greedy picks on `sequence`, which must hold nothing after the fixed context yet. */
@@ -34,7 +34,7 @@ export async function decodeAnswerPath(sequence: LlamaContextSequence, promptTok
             maxTokens: options.maxTokens, onToken: (token) => void options.onToken(token),
             ...(options.signal != null ? {signal: options.signal} : {}),
             ...(options.decodeThreads != null ? {decodeThreads: options.decodeThreads} : {})});
-        return {loop: {calledAt, ...(loop.stepMs != null ? {stepMs: loop.stepMs} : {})}};
+        return {loop: {calledAt, ...(loop.steps != null ? {steps: loop.steps} : {})}};
     }
     let first = true;
     for await (const token of sequence.evaluate(promptTokens, {temperature: 0, yieldEogToken: true})) {

@@ -5,6 +5,7 @@
 // after the question's prefill, and those where the answer's cells cross a multiple of llama.cpp's KV padding (256).
 
 import type {SlowStep} from "./protocol.js";
+import type {LoopStepTimes} from "./native/greedyDecode.js";
 
 export interface AnswerStepTimings {
     /** The mean of decodes 1 and after (from the first pick to the last, a pick): the answer's decode rate. */
@@ -13,7 +14,14 @@ export interface AnswerStepTimings {
     msPerStepMedian?: number;
     /** Decodes over `slowStepFactor` medians, at most `maxSlowSteps` (the slowest), in decode order. */
     slowSteps?: SlowStep[];
+    /** The median of decodes 1 and after inside llama_decode: the host's work before the GPU has the step (patch 0053). */
+    decodeCallMsMedian?: number;
+    /** The median of decodes 1 and after of the pick over the logits (patch 0053). */
+    pickMsMedian?: number;
 }
+
+/** Where the addon's loop timed its steps' phases (patch 0053): one entry a decode, as loopStepMs. */
+export type LoopStepPhases = Pick<LoopStepTimes, "decodeCallMs" | "pickMs">;
 
 export const slowStepFactor = 1.5;
 export const maxSlowSteps = 16;
@@ -23,9 +31,11 @@ export const maxSlowSteps = 16;
  * every pick reaches JavaScript on its own (node-llama-cpp's evaluate()).
  * loopStepMs[i]: decode i's step as the addon's answer loop timed it (patch 0052). Its picks reach JavaScript in
  * batches, so there the gaps are not steps (and their sum starts at whenever the first batch got through): the
- * loop's own times give the rate, the median and the slow steps.
+ * loop's own times give the rate, the median and the slow steps; phases, where it timed them, the medians of its
+ * time inside llama_decode and of its pick (decodes 1 and after, as the median step).
  */
-export function answerStepTimings(pickGapsMs: readonly number[], loopStepMs?: readonly number[]): AnswerStepTimings {
+export function answerStepTimings(pickGapsMs: readonly number[], loopStepMs?: readonly number[],
+        phases?: LoopStepPhases): AnswerStepTimings {
     const timings: AnswerStepTimings = {};
     const steps: SlowStep[] = loopStepMs != null
         ? loopStepMs.map((ms, decode) => ({decode, ms}))
@@ -40,6 +50,15 @@ export function answerStepTimings(pickGapsMs: readonly number[], loopStepMs?: re
         .sort((a, b) => b.ms - a.ms)
         .slice(0, maxSlowSteps)
         .sort((a, b) => a.decode - b.decode);
+    if (loopStepMs != null) {
+        const steadyPhase = (ms?: readonly number[]) =>
+            ms != null && ms.length === loopStepMs.length && ms.length > 1 ? median(ms.slice(1)) : undefined;
+        const decodeCallMsMedian = steadyPhase(phases?.decodeCallMs), pickMsMedian = steadyPhase(phases?.pickMs);
+        if (decodeCallMsMedian != null)
+            timings.decodeCallMsMedian = decodeCallMsMedian;
+        if (pickMsMedian != null)
+            timings.pickMsMedian = pickMsMedian;
+    }
     return timings;
 }
 

@@ -19,7 +19,7 @@ import {tokenEmbeddingsPlacement} from "./models/tokenEmbeddings.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
 import {answerDecodeThreads} from "./native/greedyDecode.js";
-import {answerStepTimings} from "./answerSteps.js";
+import {answerStepTimings, type LoopStepPhases} from "./answerSteps.js";
 import {decodeAnswerPath} from "./answerPath.js";
 import {warmUpAnswerPath, warmUpQuestion} from "./answerWarmUp.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
@@ -387,6 +387,7 @@ export class Engine {
         let lastPickAt: number | undefined;
         const pickGapsMs: number[] = [];
         let loopStepMs: number[] | undefined;
+        let loopPhases: LoopStepPhases | undefined;
         let picksTaken = 0;
         let kvDuringAnswer = 0;
         const debugTimings = process.env.SQUEEZE_DEBUG != null;
@@ -435,7 +436,9 @@ export class Engine {
             if (path.loop != null) {
                 // the steps of the picks this answer took (the loop may pick one more after a cancellation); the first
                 // pick was made at the end of the loop's first step, whenever its batch reached JavaScript
-                loopStepMs = path.loop.stepMs?.slice(0, picksTaken);
+                loopStepMs = path.loop.steps?.stepMs.slice(0, picksTaken);
+                loopPhases = {decodeCallMs: path.loop.steps?.decodeCallMs?.slice(0, picksTaken),
+                    pickMs: path.loop.steps?.pickMs?.slice(0, picksTaken)};
                 if (loopStepMs != null && loopStepMs.length > 0)
                     promptMs = path.loop.calledAt - started + loopStepMs[0]!;
                 if (!complete && signal?.aborted)
@@ -463,7 +466,7 @@ export class Engine {
             fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
             kvCells: {duringAnswer: kvDuringAnswer, afterAnswer: usedKvCells(index.context)},
             timings: {promptMs, generateMs: generatedAt - started - promptMs, totalMs,
-                ...answerStepTimings(pickGapsMs, loopStepMs)},
+                ...answerStepTimings(pickGapsMs, loopStepMs, loopPhases)},
             model: {name: modelInfo.name, embedded: modelInfo.embedded},
             ...measured
         };

@@ -296,10 +296,12 @@ export interface AskResult {
      * answer's cells cross a multiple of llama.cpp's KV padding (256). msPerStepMedian: the median decode step after
      * the first pick, the steady step without those few, as llama-bench's tg measures it (after a warmup run, inside
      * one padding step). slowSteps: the decodes over 1.5 median steps (decode 0 is the question's last token, decode
-     * i the i-th pick's), at most 16, the slowest (src/engine/answerSteps.ts).
+     * i the i-th pick's), at most 16, the slowest (src/engine/answerSteps.ts). decodeCallMsMedian and pickMsMedian
+     * (the addon's answer loop, patch 0053): of the median step, the time inside llama_decode (the host's work before
+     * the GPU has the step) and the pick over the logits.
      */
     timings: {promptMs: number, generateMs: number, totalMs: number, msPerToken?: number, msPerStepMedian?: number,
-        slowSteps?: SlowStep[]};
+        slowSteps?: SlowStep[], decodeCallMsMedian?: number, pickMsMedian?: number};
     model: {name: string, embedded: boolean};
     search?: SearchSummary;
     /** Places in the workspace the answer drew on: workspace-relative path, 1-based line, weight (higher counts more). */

@@ -195,15 +195,23 @@ describe("patched native layer (stories260K, CPU)", () => {
             await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
             const streamed: Token[] = [];
             const started = performance.now();
-            const {tokens, stopReason, stepMs} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!,
+            const {tokens, stopReason, steps} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!,
                 maxTokens: 48, onToken: (token) => streamed.push(token)});
             const loopMs = performance.now() - started;
             assert.equal(stopReason, "maxTokens");
             assert.equal(model.detokenize(tokens), goldenCompletion);
             // patch 0052: one step time a pick, each a real decode, together inside the loop's time
+            const stepMs = steps?.stepMs;
             assert.ok(stepMs != null && stepMs.length === tokens.length, `stepMs ${stepMs?.length}`);
             assert.ok(stepMs.every((ms) => ms > 0), "every step took time");
             assert.ok(stepMs.reduce((sum, ms) => sum + ms, 0) <= loopMs, "the steps fit in the loop's time");
+            // patch 0053: each step's time inside llama_decode and its pick, parts of the step that leave room for the
+            // wait (on this CPU build llama_decode computes the step itself, so it takes most of the step)
+            const {decodeCallMs, pickMs} = steps!;
+            assert.ok(decodeCallMs != null && decodeCallMs.length === tokens.length, `decodeCallMs ${decodeCallMs?.length}`);
+            assert.ok(pickMs != null && pickMs.length === tokens.length, `pickMs ${pickMs?.length}`);
+            assert.ok(decodeCallMs.every((ms, i) => ms > 0 && ms + pickMs[i]! <= stepMs[i]!), "the phases fit in their steps");
+            assert.ok(pickMs.every((ms) => ms >= 0), "every pick timed");
             assert.deepEqual(streamed, tokens, "every pick was streamed, in order, before the loop's promise resolved");
             // the cells hold the prompt and every pick but the last, and the JS bookkeeping says the same
             assert.equal(usedKvCells(context), promptTokens.length + 47);

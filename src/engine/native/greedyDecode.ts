@@ -11,6 +11,9 @@ interface GreedyDecodeResult {
     tokens: Uint32Array;
     /** Each pick's step in ms (patch 0052): its decode, the wait for its logits and the pick. */
     stepMs?: Float64Array;
+    /** Of each step, the time inside llama_decode and the pick (patch 0053). */
+    decodeCallMs?: Float64Array;
+    pickMs?: Float64Array;
     decoded: number;
     stopReason: GreedyStopReason;
 }
@@ -74,12 +77,12 @@ export function answerDecodeThreads(gpu: string | false, gpuLayers: number, tota
 /**
  * Decodes `firstToken`, then each greedy pick after it, in the addon. Nothing else may decode on the context meanwhile
  * (the engine runs one operation at a time). Returns the picked tokens (with the end-of-generation token, if that ended
- * it) and keeps the sequence's JS bookkeeping (token list, next position) equal to what its cells hold. stepMs, where
- * the addon times its steps (patch 0052): one a pick, in order; the first is `firstToken`'s decode. The picks reach
- * JavaScript in batches, so only the loop can time its steps.
+ * it) and keeps the sequence's JS bookkeeping (token list, next position) equal to what its cells hold. steps, where
+ * the addon times its steps (patch 0052; their phases, patch 0053): one entry a pick, in order; the first is
+ * `firstToken`'s decode. The picks reach JavaScript in batches, so only the loop can time its steps.
  */
 export async function decodeGreedy(sequence: LlamaContextSequence, options: GreedyDecodeOptions):
-        Promise<{tokens: Token[], stopReason: GreedyStopReason, stepMs?: number[]}> {
+        Promise<{tokens: Token[], stopReason: GreedyStopReason, steps?: LoopStepTimes}> {
     const addon = addonOf(sequence);
     if (addon.greedyDecode == null || addon.cancelGreedyDecode == null)
         throw new Error("The addon has no greedy decode loop (patch 0034)");
@@ -113,5 +116,21 @@ export async function decodeGreedy(sequence: LlamaContextSequence, options: Gree
     }
     const tokens = Array.from(result.tokens) as Token[];
     keepBookkeeping(result.decoded, tokens);
-    return {tokens, stopReason: result.stopReason, ...(result.stepMs != null ? {stepMs: Array.from(result.stepMs)} : {})};
+    return {tokens, stopReason: result.stopReason, ...(result.stepMs != null ? {steps: loopStepTimes(result)} : {})};
+}
+
+/** The answer loop's times of its steps, one entry a pick (the phases where the addon has patch 0053). */
+export interface LoopStepTimes {
+    /** The whole step: the decode, the wait for its logits, the pick. */
+    stepMs: number[];
+    /** Inside llama_decode: the host's work before the GPU has the step. */
+    decodeCallMs?: number[];
+    /** The pick over the logits, once they arrived. */
+    pickMs?: number[];
+}
+
+function loopStepTimes(result: GreedyDecodeResult): LoopStepTimes {
+    const phase = (ms: Float64Array | undefined) => ms != null && ms.length === result.stepMs!.length ? Array.from(ms) : undefined;
+    const decodeCallMs = phase(result.decodeCallMs), pickMs = phase(result.pickMs);
+    return {stepMs: Array.from(result.stepMs!), ...(decodeCallMs != null ? {decodeCallMs} : {}), ...(pickMs != null ? {pickMs} : {})};
 }

@@ -13,6 +13,19 @@ describe("an answer's step timings", () => {
         assert.deepEqual(timings.slowSteps, [{decode: 0, ms: 10}, {decode: 3, ms: 14}]);
     });
 
+    it("gives the median phases of the loop's steps after the first, where the addon timed them", () => {
+        // decode 0's llama_decode includes the question's graph; the phases' medians are of decodes 1 and after
+        const loop = [10, 6, 6, 14, 6];
+        const timings = answerStepTimings([], loop, {decodeCallMs: [4, 0.2, 0.3, 5, 0.1], pickMs: [0.02, 0.01, 0.03, 0.01, 0.05]});
+        assert.equal(timings.decodeCallMsMedian, 0.25);
+        assert.equal(timings.pickMsMedian, 0.02);
+        // a phase whose length is not the steps' (an older addon, or a sliced answer) is left out, not misread
+        const partial = answerStepTimings([], loop, {decodeCallMs: [4, 0.2], pickMs: undefined});
+        assert.equal(partial.decodeCallMsMedian, undefined);
+        assert.equal(partial.pickMsMedian, undefined);
+        assert.equal(partial.msPerStepMedian, 6);
+    });
+
     it("takes the steps from the gaps between picks without the loop's times", () => {
         const timings = answerStepTimings([5, 5, 12, 5]);
         assert.equal(timings.msPerToken, 6.75);
