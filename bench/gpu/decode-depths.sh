@@ -246,23 +246,28 @@ fi
 # ROUNDS=N: the bar measured N times over, interleaved at the deepest depth: llama-bench -t 1, then bench-squeeze-decode
 # at keep 1/8 as the engine runs (one decode thread, the embeddings in GPU memory), then `squeeze ask` (keep 1/8, 128
 # tokens), N times. Stock's step moves 1-2.5% within a call while ours stays put, so each of ours is set against the
-# stock run just before it; results round<i>-{stock-t1,squeeze,ask}.json and summary.json's "rounds". ~135 s a round.
-# ROUNDS_TEXT=1 (default) adds the bench over the workspace's text (SQUEEZE_BENCH_TEXT: text keys, as `squeeze ask` has;
-# random ids cluster more evenly, ~0.05 ms a token faster in the eleventh session).
+# stock run just before it; results round<i>-{stock-t1,squeeze,squeeze-product,ask}.json and summary.json's "rounds".
+# ~170 s a round (~125 without the product bench).
+# ROUNDS_PRODUCT=1 (default) adds the bench as the product runs: over the workspace's text (SQUEEZE_BENCH_TEXT: random
+# ids cluster more evenly, ~0.05 ms a token faster in the eleventh session) in the engine's context (256 sequences,
+# ubatch 2048, the answer on a fork: together 0.22 ms of host a step against 0.14-0.15 for any one alone in the eighth
+# session, before patches 0042-0043). Between the plain bench and `squeeze ask`, it tells llama.cpp's share of the gap
+# (keys and context) from the Node process's.
 for r in $(seq 1 "${ROUNDS:-0}"); do
     t0=$(date +%s); deepest=${depths##*,}
     GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" \
         -d "$deepest" -r 1 -t 1 -o json > "$out/round$r-stock-t1.json" 2> "$out/round$r-stock-t1.log"
     SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" \
         -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 --json "$out/round$r-squeeze.json" > "$out/round$r-squeeze.log" 2>&1
-    [ "${ROUNDS_TEXT:-1}" = 1 ] && SQUEEZE_BENCH_TEXT=/tmp/ws.txt SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 \
+    [ "${ROUNDS_PRODUCT:-1}" = 1 ] && SQUEEZE_BENCH_TEXT=/tmp/ws.txt SQUEEZE_BENCH_SEQ_MAX=256 SQUEEZE_BENCH_UBATCH=2048 \
+        SQUEEZE_BENCH_FORK=1 SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 \
         timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \
-        --json "$out/round$r-squeeze-text.json" > "$out/round$r-squeeze-text.log" 2>&1
+        --json "$out/round$r-squeeze-product.json" > "$out/round$r-squeeze-product.log" 2>&1
     SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
         --workspace /tmp/ws --model "$model" --max-context-tokens "$deepest" --no-index-cache --gpu-layers auto --json \
         --keep-fraction 0.125 --max-tokens 128 > "$out/round$r-ask.json" 2> "$out/round$r-ask.log"
     echo "round $r rc=$?" | tee -a "$out/phases.txt"
-    grep -E "^depth .*keep 0.125" "$out/round$r-squeeze.log" "$out/round$r-squeeze-text.log" 2>/dev/null
+    grep -E "^depth .*keep 0.125" "$out/round$r-squeeze.log" "$out/round$r-squeeze-product.log" 2>/dev/null
     node -e 'try { const t = require(process.argv[1]).timings; console.log(`ask ${t.msPerToken} ms a token (median step ${t.msPerStepMedian}, in llama_decode ${t.decodeCallMsMedian}, pick ${t.pickMsMedian})`); } catch {}' \
         "$out/round$r-ask.json"
     phase "round$r" "$t0"
@@ -335,20 +340,22 @@ const rounds = fs.readdirSync(out).filter((n) => /^round\d+-stock-t1\.json$/.tes
     .map((n) => +n.slice("round".length, -"-stock-t1.json".length)).sort((a, b) => a - b).map((r) => {
         const stockMs = stockRows(read(`round${r}-stock-t1.json`)).at(-1)?.msToken;
         const bench = (read(`round${r}-squeeze.json`)?.rows ?? []).find((x) => x.keep === 0.125);
-        const text = (read(`round${r}-squeeze-text.json`)?.rows ?? []).find((x) => x.keep === 0.125);
+        const product = (read(`round${r}-squeeze-product.json`)?.rows ?? []).find((x) => x.keep === 0.125);
         const ask = read(`round${r}-ask.json`)?.timings;
         return {round: r, stockT1Ms: stockMs, benchMs: bench?.ms_token, benchGpuSideMs: bench ? bench.ms_token - bench.host_ms : undefined,
-            benchTextMs: text?.ms_token, benchTextGpuSideMs: text ? text.ms_token - text.host_ms : undefined,
+            benchProductMs: product?.ms_token, benchProductHostMs: product?.host_ms,
+            benchProductGpuSideMs: product ? product.ms_token - product.host_ms : undefined,
             askMs: ask?.msPerToken, askMedianStepMs: ask?.msPerStepMedian, askSlowSteps: ask?.slowSteps,
             // the ask's steady step in llama_decode and its pick (patch 0053), beside the bench's host_ms
             askDecodeCallMs: ask?.decodeCallMsMedian, askPickMs: ask?.pickMsMedian, benchHostMs: bench?.host_ms,
             benchRatio: stockMs && bench ? stockMs / bench.ms_token : undefined,
-            benchTextRatio: stockMs && text ? stockMs / text.ms_token : undefined,
+            benchProductRatio: stockMs && product ? stockMs / product.ms_token : undefined,
             askRatio: stockMs && ask?.msPerToken ? stockMs / ask.msPerToken : undefined,
             askMedianStepRatio: stockMs && ask?.msPerStepMedian ? stockMs / ask.msPerStepMedian : undefined};
     });
-const mediansOf = (rs) => rs.length ? Object.fromEntries(["benchRatio", "benchTextRatio", "askRatio", "askMedianStepRatio",
-    "stockT1Ms", "benchMs", "benchTextMs", "askMs", "askMedianStepMs", "benchHostMs", "askDecodeCallMs", "askPickMs"].map((k) => [k, median(rs.map((x) => x[k]))])) : undefined;
+const mediansOf = (rs) => rs.length ? Object.fromEntries(["benchRatio", "benchProductRatio", "askRatio", "askMedianStepRatio",
+    "stockT1Ms", "benchMs", "benchHostMs", "benchProductMs", "benchProductHostMs", "askMs", "askMedianStepMs", "askDecodeCallMs",
+    "askPickMs"].map((k) => [k, median(rs.map((x) => x[k]))])) : undefined;
 const roundsMedian = mediansOf(rounds);
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
