@@ -353,10 +353,9 @@ const rounds = fs.readdirSync(out).filter((n) => /^round\d+-stock-t1\.json$/.tes
             askRatio: stockMs && ask?.msPerToken ? stockMs / ask.msPerToken : undefined,
             askMedianStepRatio: stockMs && ask?.msPerStepMedian ? stockMs / ask.msPerStepMedian : undefined};
     });
-const mediansOf = (rs) => rs.length ? Object.fromEntries(["benchRatio", "benchProductRatio", "askRatio", "askMedianStepRatio",
+const roundsMedian = rounds.length ? Object.fromEntries(["benchRatio", "benchProductRatio", "askRatio", "askMedianStepRatio",
     "stockT1Ms", "benchMs", "benchHostMs", "benchProductMs", "benchProductHostMs", "askMs", "askMedianStepMs", "askDecodeCallMs",
-    "askPickMs"].map((k) => [k, median(rs.map((x) => x[k]))])) : undefined;
-const roundsMedian = mediansOf(rounds);
+    "askPickMs"].map((k) => [k, median(rounds.map((x) => x[k]))])) : undefined;
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
     parity, stock, stockT1, stockT1Runs, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,
