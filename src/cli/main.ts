@@ -5,10 +5,9 @@ import {Engine} from "../engine/engine.js";
 import {CancelledError, EngineError, errorMessage} from "../engine/errors.js";
 import fs from "node:fs";
 import {
-    builtinPrms, EngineErrorCode, searchMethods, type AnswerVote, type AskResult, type AttentionParams, type IndexInfo, type ModelInfo, type SearchMethod, type SearchParams
+    builtinPrms, defaultAttention, EngineErrorCode, searchMethods, type AnswerVote, type AskResult, type AttentionParams, type IndexInfo, type ModelInfo, type SearchMethod, type SearchParams
 } from "../engine/protocol.js";
 import {defaultIndexFolder} from "../engine/workspace/indexStore.js";
-import {defaultAttention} from "../engine/attention/squeezedAttention.js";
 import {ProgressBar} from "./progressBar.js";
 
 const usage = `Usage:

@@ -20,23 +20,20 @@ export interface AnswerStepTimings {
     pickMsMedian?: number;
 }
 
-/** Where the addon's loop timed its steps' phases (patch 0053): one entry a decode, as loopStepMs. */
-export type LoopStepPhases = Pick<LoopStepTimes, "decodeCallMs" | "pickMs">;
-
 export const slowStepFactor = 1.5;
 export const maxSlowSteps = 16;
 
 /**
  * pickGapsMs[j]: the time between picks j + 1 and j + 2 as JavaScript saw them arrive, i.e. decode j + 1's step where
  * every pick reaches JavaScript on its own (node-llama-cpp's evaluate()).
- * loopStepMs[i]: decode i's step as the addon's answer loop timed it (patch 0052). Its picks reach JavaScript in
+ * loop.stepMs[i]: decode i's step as the addon's answer loop timed it (patch 0052). Its picks reach JavaScript in
  * batches, so there the gaps are not steps (and their sum starts at whenever the first batch got through): the
- * loop's own times give the rate, the median and the slow steps; phases, where it timed them, the medians of its
- * time inside llama_decode and of its pick (decodes 1 and after, as the median step).
+ * loop's own times give the rate, the median and the slow steps; its phases, where it timed them (patch 0053), the
+ * medians of its time inside llama_decode and of its pick (decodes 1 and after, as the median step).
  */
-export function answerStepTimings(pickGapsMs: readonly number[], loopStepMs?: readonly number[],
-        phases?: LoopStepPhases): AnswerStepTimings {
+export function answerStepTimings(pickGapsMs: readonly number[], loop?: LoopStepTimes): AnswerStepTimings {
     const timings: AnswerStepTimings = {};
+    const loopStepMs = loop?.stepMs;
     const steps: SlowStep[] = loopStepMs != null
         ? loopStepMs.map((ms, decode) => ({decode, ms}))
         : pickGapsMs.map((ms, j) => ({decode: j + 1, ms}));
@@ -53,7 +50,7 @@ export function answerStepTimings(pickGapsMs: readonly number[], loopStepMs?: re
     if (loopStepMs != null) {
         const steadyPhase = (ms?: readonly number[]) =>
             ms != null && ms.length === loopStepMs.length && ms.length > 1 ? median(ms.slice(1)) : undefined;
-        const decodeCallMsMedian = steadyPhase(phases?.decodeCallMs), pickMsMedian = steadyPhase(phases?.pickMs);
+        const decodeCallMsMedian = steadyPhase(loop?.decodeCallMs), pickMsMedian = steadyPhase(loop?.pickMs);
         if (decodeCallMsMedian != null)
             timings.decodeCallMsMedian = decodeCallMsMedian;
         if (pickMsMedian != null)

@@ -18,8 +18,8 @@ import {checkModelFile, type CheckedModelFile} from "./models/modelFile.js";
 import {tokenEmbeddingsPlacement} from "./models/tokenEmbeddings.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
-import {answerDecodeThreads} from "./native/greedyDecode.js";
-import {answerStepTimings, type LoopStepPhases} from "./answerSteps.js";
+import {answerDecodeThreads, firstLoopSteps, type LoopStepTimes} from "./native/greedyDecode.js";
+import {answerStepTimings} from "./answerSteps.js";
 import {decodeAnswerPath} from "./answerPath.js";
 import {warmUpAnswerPath, warmUpQuestion} from "./answerWarmUp.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
@@ -383,11 +383,10 @@ export class Engine {
         let stopReason: AskResult["stopReason"] = "maxTokens";
         let promptMs = 0;
         // the time between two picks as they arrive, each a decode step where picks arrive one by one; the addon's
-        // loop sends them in batches, so it times each of its decodes itself (loopStepMs)
+        // loop sends them in batches, so it times each of its decodes itself (loopSteps)
         let lastPickAt: number | undefined;
         const pickGapsMs: number[] = [];
-        let loopStepMs: number[] | undefined;
-        let loopPhases: LoopStepPhases | undefined;
+        let loopSteps: LoopStepTimes | undefined;
         let picksTaken = 0;
         let kvDuringAnswer = 0;
         const debugTimings = process.env.SQUEEZE_DEBUG != null;
@@ -436,11 +435,9 @@ export class Engine {
             if (path.loop != null) {
                 // the steps of the picks this answer took (the loop may pick one more after a cancellation); the first
                 // pick was made at the end of the loop's first step, whenever its batch reached JavaScript
-                loopStepMs = path.loop.steps?.stepMs.slice(0, picksTaken);
-                loopPhases = {decodeCallMs: path.loop.steps?.decodeCallMs?.slice(0, picksTaken),
-                    pickMs: path.loop.steps?.pickMs?.slice(0, picksTaken)};
-                if (loopStepMs != null && loopStepMs.length > 0)
-                    promptMs = path.loop.calledAt - started + loopStepMs[0]!;
+                loopSteps = path.loop.steps != null ? firstLoopSteps(path.loop.steps, picksTaken) : undefined;
+                if (loopSteps != null && loopSteps.stepMs.length > 0)
+                    promptMs = path.loop.calledAt - started + loopSteps.stepMs[0]!;
                 if (!complete && signal?.aborted)
                     stopReason = "cancelled";
             }
@@ -466,7 +463,7 @@ export class Engine {
             fixedContext: {tokens: index.info.tokens, files: index.info.files.length},
             kvCells: {duringAnswer: kvDuringAnswer, afterAnswer: usedKvCells(index.context)},
             timings: {promptMs, generateMs: generatedAt - started - promptMs, totalMs,
-                ...answerStepTimings(pickGapsMs, loopStepMs, loopPhases)},
+                ...answerStepTimings(pickGapsMs, loopSteps)},
             model: {name: modelInfo.name, embedded: modelInfo.embedded},
             ...measured
         };

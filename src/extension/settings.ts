@@ -1,7 +1,7 @@
 // The extension's settings, read once per use into typed values (with the defaults of package.json when a value is
 // missing or malformed), and which setting changes make the loaded model or the index stale.
 import * as vscode from "vscode";
-import {searchMethods, type SearchMethod, type SearchParams} from "../engine/protocol";
+import {defaultAttention, searchMethods, type SearchMethod, type SearchParams} from "../engine/protocol";
 import {filesExcludeToGitignore, type FilesExcludeSetting} from "./fileExcludes";
 
 /** `squeeze.search.method`: "off" answers by plain greedy generation. */
@@ -52,7 +52,9 @@ export interface AttentionSettings {
     observationWindow: number;
 }
 
-export const attentionDefaults: Readonly<AttentionSettings> = {keepFraction: 0.125, centroidRatio: 0.04, hierarchical: true, observationWindow: 100};
+export const attentionDefaults: Readonly<AttentionSettings> = {keepFraction: defaultAttention.keepFraction,
+    centroidRatio: defaultAttention.centroidRatio, hierarchical: defaultAttention.hierarchical,
+    observationWindow: defaultAttention.observationWindow};
 
 export const defaults = {
     maxContextTokens: 0,

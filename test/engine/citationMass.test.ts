@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import {after, before, describe, it} from "node:test";
 import {Engine} from "../../src/engine/engine.js";
-import {defaultAttention} from "../../src/engine/attention/squeezedAttention.js";
+import {defaultAttention} from "../../src/engine/protocol.js";
 import {copySampleWorkspace} from "../fixtures/workspaces/sampleWorkspace.js";
 
 describe("citations from the measured key mass (stories260K, patched build)", () => {

@@ -7,8 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import {after, before, describe, it} from "node:test";
 import {Engine} from "../../src/engine/engine.js";
-import {defaultAttention} from "../../src/engine/attention/squeezedAttention.js";
-import type {AttentionParams, BuildIndexParams} from "../../src/engine/protocol.js";
+import {defaultAttention, type AttentionParams, type BuildIndexParams} from "../../src/engine/protocol.js";
 
 const repo = path.resolve(import.meta.dirname, "..", "..");
 const codeModel = path.join(repo, "bench", "models", "code", "squeeze-code-20m.gguf");

@@ -11,8 +11,8 @@ import path from "node:path";
 import {after, before, describe, it} from "node:test";
 import {Engine} from "../../src/engine/engine.js";
 import {CancelledError} from "../../src/engine/errors.js";
-import {clusteringStage, defaultAttention, squeezeBlobName} from "../../src/engine/attention/squeezedAttention.js";
-import type {AttentionParams, BuildIndexParams, IndexInfo, LogParams, ProgressParams} from "../../src/engine/protocol.js";
+import {clusteringStage, squeezeBlobName} from "../../src/engine/attention/squeezedAttention.js";
+import {defaultAttention, type AttentionParams, type BuildIndexParams, type IndexInfo, type LogParams, type ProgressParams} from "../../src/engine/protocol.js";
 import {currentFileName, manifestFileName, type IndexManifest} from "../../src/engine/workspace/indexStore.js";
 
 const sampleApp = path.resolve(import.meta.dirname, "..", "fixtures", "workspaces", "sample-app");

@@ -10,11 +10,6 @@ import type {FixedContextFile} from "../workspace/fixedContext.js";
 import type {SavedIndex} from "../workspace/savedIndex.js";
 import {citationsFromKeyMass, type Citation} from "./citations.js";
 
-// 4% level-2 centroids rather than the paper's 5%: as accurate on the code model's held-out packages (perplexity gap at
-// keep 1/8 0.52% against 0.73%, at 1/16 2.05% against 2.17%), and a decode step at 127K on an H200 is 0.09 ms shorter
-// (fewer centroid rows to score, longer kept runs). 3% was faster again but lost accuracy (bench/RESULTS.md).
-export const defaultAttention: AttentionParams = {keepFraction: 0.125, centroidRatio: 0.04, hierarchical: true, observationWindow: 100, seed: 0};
-
 /** Level-1 centroids per level-2 centroid when the index is hierarchical. */
 const level1Ratio = 0.1;
 /**

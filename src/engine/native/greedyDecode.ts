@@ -129,8 +129,15 @@ export interface LoopStepTimes {
     pickMs?: number[];
 }
 
+/** The times of the first `count` steps (an answer that stopped before the loop did took fewer picks). */
+export function firstLoopSteps(steps: LoopStepTimes, count: number): LoopStepTimes {
+    return {stepMs: steps.stepMs.slice(0, count),
+        ...(steps.decodeCallMs != null ? {decodeCallMs: steps.decodeCallMs.slice(0, count)} : {}),
+        ...(steps.pickMs != null ? {pickMs: steps.pickMs.slice(0, count)} : {})};
+}
+
 function loopStepTimes(result: GreedyDecodeResult): LoopStepTimes {
-    const phase = (ms: Float64Array | undefined) => ms != null && ms.length === result.stepMs!.length ? Array.from(ms) : undefined;
-    const decodeCallMs = phase(result.decodeCallMs), pickMs = phase(result.pickMs);
-    return {stepMs: Array.from(result.stepMs!), ...(decodeCallMs != null ? {decodeCallMs} : {}), ...(pickMs != null ? {pickMs} : {})};
+    return {stepMs: Array.from(result.stepMs!),
+        ...(result.decodeCallMs != null ? {decodeCallMs: Array.from(result.decodeCallMs)} : {}),
+        ...(result.pickMs != null ? {pickMs: Array.from(result.pickMs)} : {})};
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import {describe, it} from "node:test";
-import {defaultAttention} from "../../../src/engine/attention/squeezedAttention.js";
+import {defaultAttention} from "../../../src/engine/protocol.js";
 
 // The extension's settings default to package.json's values and the CLI to the engine's: a default changed in one place
 // only would make the panel and `squeeze ask` index the same workspace differently (and cluster it again on each switch).
