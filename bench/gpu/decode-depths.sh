@@ -253,6 +253,8 @@ fi
 # ubatch 2048, the answer on a fork: together 0.22 ms of host a step against 0.14-0.15 for any one alone in the eighth
 # session, before patches 0042-0043). Between the plain bench and `squeeze ask`, it tells llama.cpp's share of the gap
 # (keys and context) from the Node process's.
+# ROUNDS_ASK_AB_ENV="NAME=VALUE ..." adds to every round, after the ask, the same ask with those variables in its
+# environment (round<i>-ask-ab.json; askAb* in the summary), e.g. SQUEEZE_DEVICE_PICK=0 for the picks on the host.
 for r in $(seq 1 "${ROUNDS:-0}"); do
     t0=$(date +%s); deepest=${depths##*,}
     GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" \
@@ -267,9 +269,17 @@ for r in $(seq 1 "${ROUNDS:-0}"); do
         --workspace /tmp/ws --model "$model" --max-context-tokens "$deepest" --no-index-cache --gpu-layers auto --json \
         --keep-fraction 0.125 --max-tokens 128 > "$out/round$r-ask.json" 2> "$out/round$r-ask.log"
     echo "round $r rc=$?" | tee -a "$out/phases.txt"
+    if [ -n "${ROUNDS_ASK_AB_ENV:-}" ]; then
+        env $ROUNDS_ASK_AB_ENV SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
+            --workspace /tmp/ws --model "$model" --max-context-tokens "$deepest" --no-index-cache --gpu-layers auto --json \
+            --keep-fraction 0.125 --max-tokens 128 > "$out/round$r-ask-ab.json" 2> "$out/round$r-ask-ab.log"
+        echo "round $r ask with $ROUNDS_ASK_AB_ENV rc=$?" | tee -a "$out/phases.txt"
+    fi
     grep -E "^depth .*keep 0.125" "$out/round$r-squeeze.log" "$out/round$r-squeeze-product.log" 2>/dev/null
     node -e 'try { const t = require(process.argv[1]).timings; console.log(`ask ${t.msPerToken} ms a token (median step ${t.msPerStepMedian}, in llama_decode ${t.decodeCallMsMedian}, pick ${t.pickMsMedian})`); } catch {}' \
         "$out/round$r-ask.json"
+    [ -n "${ROUNDS_ASK_AB_ENV:-}" ] && node -e 'try { const t = require(process.argv[1]).timings; console.log(`ask with ${process.argv[2]}: ${t.msPerToken} ms a token (median step ${t.msPerStepMedian}, in llama_decode ${t.decodeCallMsMedian}, pick ${t.pickMsMedian})`); } catch {}' \
+        "$out/round$r-ask-ab.json" "$ROUNDS_ASK_AB_ENV"
     phase "round$r" "$t0"
 done
 
@@ -342,6 +352,7 @@ const rounds = fs.readdirSync(out).filter((n) => /^round\d+-stock-t1\.json$/.tes
         const bench = (read(`round${r}-squeeze.json`)?.rows ?? []).find((x) => x.keep === 0.125);
         const product = (read(`round${r}-squeeze-product.json`)?.rows ?? []).find((x) => x.keep === 0.125);
         const ask = read(`round${r}-ask.json`)?.timings;
+        const askAb = read(`round${r}-ask-ab.json`)?.timings; // ROUNDS_ASK_AB_ENV
         return {round: r, stockT1Ms: stockMs, benchMs: bench?.ms_token, benchGpuSideMs: bench ? bench.ms_token - bench.host_ms : undefined,
             benchProductMs: product?.ms_token, benchProductHostMs: product?.host_ms,
             benchProductGpuSideMs: product ? product.ms_token - product.host_ms : undefined,
@@ -351,11 +362,15 @@ const rounds = fs.readdirSync(out).filter((n) => /^round\d+-stock-t1\.json$/.tes
             benchRatio: stockMs && bench ? stockMs / bench.ms_token : undefined,
             benchProductRatio: stockMs && product ? stockMs / product.ms_token : undefined,
             askRatio: stockMs && ask?.msPerToken ? stockMs / ask.msPerToken : undefined,
-            askMedianStepRatio: stockMs && ask?.msPerStepMedian ? stockMs / ask.msPerStepMedian : undefined};
+            askMedianStepRatio: stockMs && ask?.msPerStepMedian ? stockMs / ask.msPerStepMedian : undefined,
+            ...(askAb != null ? {askAbMs: askAb.msPerToken, askAbMedianStepMs: askAb.msPerStepMedian,
+                askAbDecodeCallMs: askAb.decodeCallMsMedian, askAbPickMs: askAb.pickMsMedian,
+                askAbRatio: stockMs && askAb.msPerToken ? stockMs / askAb.msPerToken : undefined} : {})};
     });
 const roundsMedian = rounds.length ? Object.fromEntries(["benchRatio", "benchProductRatio", "askRatio", "askMedianStepRatio",
     "stockT1Ms", "benchMs", "benchHostMs", "benchProductMs", "benchProductHostMs", "askMs", "askMedianStepMs", "askDecodeCallMs",
-    "askPickMs"].map((k) => [k, median(rounds.map((x) => x[k]))])) : undefined;
+    "askPickMs", "askAbRatio", "askAbMs", "askAbMedianStepMs", "askAbDecodeCallMs", "askAbPickMs"]
+    .map((k) => [k, median(rounds.map((x) => x[k]))])) : undefined;
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
     parity, stock, stockT1, stockT1Runs, stockEnvAB, squeeze: rows, depths: sq?.depths, squeezePdlOff: pdlOff?.rows, squeezeBlocksPerSm: blocks,

@@ -18,6 +18,9 @@
 //   6. the batch's coupled-sequence check, which patch 0036 runs only for a batch that couples sequences: in a unified
 //      KV cache a token given to sequences 0 and 1 decodes while the two hold the same cells and is refused once they
 //      have diverged, and a batch that couples none decodes.
+//   7. greedy picks on the device (patch 0054): a batch's output rows, over three ubatches, each give a token whose logit
+//      is the row's highest in the logits of the same batch without them; such a decode has no logits to read, a
+//      decode without outputs builds and runs, and switched off the logits are back and the greedy tokens gone.
 // Usage: test-squeeze-graph <model.gguf>. Exits non-zero on failure.
 
 #include "llama.h"
@@ -504,6 +507,80 @@ static bool run_coupled(llama_model * model) {
     return true;
 }
 
+
+static bool decode_all_outputs(llama_context * ctx, const std::vector<llama_token> & toks, llama_pos p0, bool outputs) {
+    llama_batch batch = llama_batch_init((int32_t) toks.size(), 0, 1);
+    batch.n_tokens = (int32_t) toks.size();
+    for (size_t i = 0; i < toks.size(); i++) {
+        batch.token[i] = toks[i];
+        batch.pos[i] = p0 + (llama_pos) i;
+        batch.n_seq_id[i] = 1;
+        batch.seq_id[i][0] = 0;
+        batch.logits[i] = outputs;
+    }
+    const bool ok = llama_decode(ctx, batch) == 0;
+    llama_batch_free(batch);
+    return ok;
+}
+
+static bool run_greedy_on_device(llama_model * model) {
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = 256;
+    cp.n_batch = 32;
+    cp.n_ubatch = 8; // 20 tokens: three ubatches, the later ones' rows after the earlier ones'
+    cp.n_seq_max = 1;
+    cp.n_threads = cp.n_threads_batch = 2;
+    llama_context * ctx = llama_init_from_model(model, cp);
+    CHECK(ctx != nullptr, "cannot create a context");
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::mt19937 rng(54);
+    std::vector<llama_token> toks(20);
+    for (auto & t : toks) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    llama_memory_t mem = llama_get_memory(ctx);
+    // the reference: each row's logits as copied (ggml's CPU argmax takes the last of equal maxima, the addon's pick
+    // the first: the test asks for a token of highest logit, whichever)
+    bool ok = decode_all_outputs(ctx, toks, 0, true);
+    std::vector<std::vector<float>> rows;
+    for (int i = 0; ok && i < (int) toks.size(); i++) {
+        const float * row = llama_get_logits_ith(ctx, i);
+        ok = row != nullptr;
+        if (ok) {
+            rows.emplace_back(row, row + n_vocab);
+        }
+    }
+    const auto is_max = [&](int i, llama_token t) {
+        return t >= 0 && t < n_vocab && rows[i][t] == *std::max_element(rows[i].begin(), rows[i].end());
+    };
+    llama_memory_clear(mem, true);
+    llama_set_greedy_on_device(ctx, true);
+    const bool greedy_ok = ok && decode_all_outputs(ctx, toks, 0, true);
+    int same = 0;
+    for (int i = 0; greedy_ok && i < (int) toks.size(); i++) {
+        same += is_max(i, llama_get_greedy_token_ith(ctx, i));
+    }
+    const bool last_ok = greedy_ok && is_max((int) toks.size() - 1, llama_get_greedy_token_ith(ctx, -1));
+    const bool no_logits = greedy_ok && llama_get_logits_ith(ctx, 0) == nullptr;
+    // a decode without outputs: no argmax in its graph, nothing to copy
+    const bool silent_ok = greedy_ok && decode_all_outputs(ctx, {toks[0], toks[1]}, 20, false);
+    llama_set_greedy_on_device(ctx, false);
+    const bool after_ok = silent_ok && decode_all_outputs(ctx, {toks[2]}, 22, true);
+    const bool logits_back = after_ok && llama_get_logits_ith(ctx, 0) != nullptr;
+    const bool greedy_gone = after_ok && llama_get_greedy_token_ith(ctx, 0) == LLAMA_TOKEN_NULL;
+    llama_free(ctx);
+    CHECK(ok, "the reference decode failed");
+    CHECK(greedy_ok, "the decode with greedy picks on the device failed");
+    CHECK(same == (int) toks.size(), "greedy tokens on the device that are not their rows' maxima");
+    CHECK(last_ok, "the last row's greedy token (index -1)");
+    CHECK(no_logits, "a decode with greedy picks on the device must have no logits to read");
+    CHECK(silent_ok, "a decode without outputs with greedy picks on the device failed");
+    CHECK(after_ok && logits_back, "switched off, the next decode must have its logits");
+    CHECK(greedy_gone, "switched off, the next decode must have no greedy tokens");
+    printf("greedy picks on the device: %d/%d rows at the logits' maxima, over three ubatches\n", same, (int) toks.size());
+    return true;
+}
+
 int main(int argc, char ** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s model.gguf\n", argv[0]);
@@ -536,6 +613,7 @@ int main(int argc, char ** argv) {
     ok &= run_mask(model, true);
     ok &= run_mask_memo(model);
     ok &= run_coupled(model);
+    ok &= run_greedy_on_device(model);
     delete g_precise;
     llama_model_free(model);
     llama_backend_free();

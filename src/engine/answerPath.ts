@@ -3,7 +3,7 @@
 // SQUEEZE_ADDON_DECODE=0. The engine's answers and its warm-up after indexing both take this path, so the warm-up
 // sets up exactly the decodes an answer makes.
 import type {LlamaContextSequence, Token} from "node-llama-cpp";
-import {canDecodeGreedyInAddon, decodeGreedy, type LoopStepTimes} from "./native/greedyDecode.js";
+import {canDecodeGreedyInAddon, decodeGreedy, type AnswerLoopSettings, type LoopStepTimes} from "./native/greedyDecode.js";
 
 export interface AnswerPathOptions {
     /** Picks after which the addon's loop stops (an end-of-generation token or the signal stops it sooner). */
@@ -11,8 +11,8 @@ export interface AnswerPathOptions {
     /** Each picked token, in order. Returning false stops evaluate()'s path at once; the addon's loop stops on its own. */
     onToken: (token: Token) => boolean;
     signal?: AbortSignal;
-    /** ggml threads of the addon loop's one-token decodes (answerDecodeThreads). */
-    decodeThreads?: number;
+    /** How the addon's loop decodes (answerLoopSettings). */
+    loopSettings?: AnswerLoopSettings;
     /** Called once the question is in the cells, before the first pick (SQUEEZE_DEBUG prints the prompt's timings). */
     afterPrompt?: () => Promise<void>;
 }
@@ -32,8 +32,7 @@ export async function decodeAnswerPath(sequence: LlamaContextSequence, promptTok
         const calledAt = performance.now();
         const loop = await decodeGreedy(sequence, {firstToken: promptTokens[promptTokens.length - 1]!,
             maxTokens: options.maxTokens, onToken: (token) => void options.onToken(token),
-            ...(options.signal != null ? {signal: options.signal} : {}),
-            ...(options.decodeThreads != null ? {decodeThreads: options.decodeThreads} : {})});
+            ...(options.signal != null ? {signal: options.signal} : {}), ...options.loopSettings});
         return {loop: {calledAt, ...(loop.steps != null ? {steps: loop.steps} : {})}};
     }
     let first = true;

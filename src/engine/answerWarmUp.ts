@@ -8,6 +8,7 @@
 // in the first answer the user waits for.
 import type {LlamaContextSequence, Token} from "node-llama-cpp";
 import {decodeAnswerPath} from "./answerPath.js";
+import type {AnswerLoopSettings} from "./native/greedyDecode.js";
 import {forkSequence} from "./native/sequences.js";
 
 /** A question of ordinary length, for the caller to render and tokenize as it does every question. */
@@ -20,8 +21,8 @@ export interface AnswerWarmUpOptions {
     root: LlamaContextSequence;
     /** KV cells free after the fixed context: nothing is done when the question and two tokens do not fit. */
     answerRoom: number;
-    /** ggml threads of the answer loop's one-token decodes (answerDecodeThreads). */
-    decodeThreads?: number;
+    /** How the answer loop decodes (answerLoopSettings), as the answers will. */
+    loopSettings?: AnswerLoopSettings;
     /** Stops the warm-up between its prompt and its picks (the index is complete by then: nothing is lost). */
     signal?: AbortSignal;
 }
@@ -41,7 +42,7 @@ export async function warmUpAnswerPath(options: AnswerWarmUpOptions): Promise<nu
         let picks = 0;
         await decodeAnswerPath(sequence, tokens, {maxTokens: 2,
             onToken: () => ++picks < 2 && options.signal?.aborted !== true,
-            ...(options.decodeThreads != null ? {decodeThreads: options.decodeThreads} : {}),
+            ...(options.loopSettings != null ? {loopSettings: options.loopSettings} : {}),
             ...(options.signal != null ? {signal: options.signal} : {})});
     } finally {
         await sequence.dispose();

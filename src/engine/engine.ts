@@ -18,7 +18,7 @@ import {checkModelFile, type CheckedModelFile} from "./models/modelFile.js";
 import {tokenEmbeddingsPlacement} from "./models/tokenEmbeddings.js";
 import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
-import {answerDecodeThreads, firstLoopSteps, type LoopStepTimes} from "./native/greedyDecode.js";
+import {answerLoopSettings, firstLoopSteps, type AnswerLoopSettings, type LoopStepTimes} from "./native/greedyDecode.js";
 import {answerStepTimings} from "./answerSteps.js";
 import {decodeAnswerPath} from "./answerPath.js";
 import {warmUpAnswerPath, warmUpQuestion} from "./answerWarmUp.js";
@@ -335,20 +335,22 @@ export class Engine {
      */
     private async warmUp(index: WorkspaceIndex, signal?: AbortSignal): Promise<number | undefined> {
         try {
-            const decodeThreads = this.answerDecodeThreads();
             const promptTokens = tokenizeQuestion(this.requireModel().model, {question: warmUpQuestion});
             return await warmUpAnswerPath({promptTokens, root: index.root, answerRoom: index.answerRoom,
-                ...(decodeThreads != null ? {decodeThreads} : {}), ...(signal != null ? {signal} : {})});
+                loopSettings: this.answerLoopSettings(), ...(signal != null ? {signal} : {})});
         } catch (error) {
             this.log("warn", `The warm-up decode after indexing failed, so the first answer will take longer to start: ${errorMessage(error)}`);
             return undefined;
         }
     }
 
-    /** ggml threads of an answer's one-token decodes in the addon's loop (one when every layer is on a CUDA GPU). */
-    private answerDecodeThreads(): number | undefined {
+    /**
+     * How an answer's one-token decodes run in the addon's loop: with one ggml thread, and the picks on the device,
+     * when every layer is on a CUDA GPU.
+     */
+    private answerLoopSettings(): AnswerLoopSettings {
         const {model, info} = this.requireModel();
-        return answerDecodeThreads(info.gpu, info.gpuLayers, model.fileInsights.totalLayers);
+        return answerLoopSettings(info.gpu, info.gpuLayers, model.fileInsights.totalLayers);
     }
 
     public ask(params: AskParams, signal?: AbortSignal): Promise<AskResult> {
@@ -429,7 +431,7 @@ export class Engine {
             setKvCellsFloor(index.context, index.info.kvCells + promptTokens.length + maxTokens);
         try {
             const path = await decodeAnswerPath(answerSequence, promptTokens, {maxTokens, signal,
-                decodeThreads: this.answerDecodeThreads(), onToken: accept,
+                loopSettings: this.answerLoopSettings(), onToken: accept,
                 // the prompt's timings; llama.cpp then counts the answer's decodes alone
                 ...(debugTimings ? {afterPrompt: () => index.context.printTimings()} : {})});
             if (path.loop != null) {

@@ -8,7 +8,8 @@ import {embeddedModelPath} from "../../src/engine/models/embeddedModel.js";
 import {checkModelFile} from "../../src/engine/models/modelFile.js";
 import {placeTokenEmbeddings} from "../../src/engine/models/tokenEmbeddings.js";
 import {loadPatchedLlama} from "../../src/engine/native/patchedLlama.js";
-import {answerDecodeThreads, decodeGreedy, hasGreedyDecodeLoop} from "../../src/engine/native/greedyDecode.js";
+import {answerDecodeThreads, answerLoopSettings, answerPickOnDevice, decodeGreedy, hasGreedyDecodeLoop}
+    from "../../src/engine/native/greedyDecode.js";
 import {forkSequence, sequenceIdOf, usedKvCells} from "../../src/engine/native/sequences.js";
 import {kvCellsFloor, setKvCellsFloor} from "../../src/engine/native/kvCellsFloor.js";
 
@@ -261,6 +262,55 @@ describe("patched native layer (stories260K, CPU)", () => {
             await reference.dispose();
         }
         assert.equal(usedKvCells(context), 0);
+    });
+
+    it("picks its tokens in the decode's graph when asked, the same tokens, and the context's logits back after (patches 0054-0055)", async () => {
+        const sequence = context.getSequence();
+        let tokens: Token[] = [];
+        let steps;
+        try {
+            await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            let stopReason: string;
+            ({tokens, stopReason, steps} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 24,
+                pickOnDevice: true}));
+            assert.equal(stopReason, "maxTokens");
+        } finally {
+            await sequence.dispose();
+        }
+        assert.equal(tokens.length, 24);
+        assert.equal(steps?.pickMs?.length, 24, "every pick timed");
+        // a loop cancelled after its first pick switches the picks on the device off too
+        const cancelled = context.getSequence();
+        try {
+            await cancelled.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            const controller = new AbortController();
+            const {stopReason} = await decodeGreedy(cancelled, {firstToken: promptTokens.at(-1)!, maxTokens: 100000,
+                pickOnDevice: true, signal: controller.signal, onToken: () => controller.abort()});
+            assert.equal(stopReason, "cancelled");
+        } finally {
+            await cancelled.dispose();
+        }
+        // node-llama-cpp's own greedy decoding reads the logits after the loop: a loop that left the picks on the device
+        // switched on would leave it none (llama_get_logits_ith returns NULL)
+        const reference = context.getSequence();
+        try {
+            assert.deepEqual(tokens, await greedy(reference, promptTokens, tokens.length),
+                "the graph's argmax picks what the scan over the logits picks");
+        } finally {
+            await reference.dispose();
+        }
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    it("picks on the device only when asked and every layer is on a GPU", () => {
+        assert.equal(answerPickOnDevice("cuda", 33, 33, {}), false, "not the default: it did not pay on an H200 yet");
+        assert.equal(answerPickOnDevice("cuda", 33, 33, {SQUEEZE_DEVICE_PICK: "1"}), true);
+        assert.equal(answerPickOnDevice("cuda", 32, 33, {SQUEEZE_DEVICE_PICK: "1"}), false, "the output layer may be on the CPU");
+        assert.equal(answerPickOnDevice(false, 0, 33, {SQUEEZE_DEVICE_PICK: "1"}), false, "on the CPU the addon's vector scan is faster");
+        assert.equal(answerPickOnDevice("cuda", 33, 33, {SQUEEZE_DEVICE_PICK: "0"}), false);
+        assert.deepEqual(answerLoopSettings("cuda", 33, 33, {}), {decodeThreads: 1});
+        assert.deepEqual(answerLoopSettings("cuda", 33, 33, {SQUEEZE_DEVICE_PICK: "1"}), {decodeThreads: 1, pickOnDevice: true});
+        assert.deepEqual(answerLoopSettings(false, 0, 33, {}), {});
     });
 
     it("decodes with one thread only when every layer is on a CUDA GPU", () => {

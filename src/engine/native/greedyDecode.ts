@@ -21,7 +21,7 @@ interface GreedyDecodeResult {
 /** The patched addon's methods (patch 0034), as this file uses them. */
 interface GreedyAddonContext {
     greedyDecode?(sequenceId: number, firstToken: number, startPos: number, maxTokens: number,
-        onTokens: (tokens: Uint32Array) => void, decodeThreads?: number): Promise<GreedyDecodeResult>;
+        onTokens: (tokens: Uint32Array) => void, decodeThreads?: number, pickOnDevice?: boolean): Promise<GreedyDecodeResult>;
     cancelGreedyDecode?(): void;
 }
 
@@ -44,7 +44,15 @@ export function canDecodeGreedyInAddon(sequence: LlamaContextSequence): boolean 
     return process.env.SQUEEZE_ADDON_DECODE !== "0" && hasGreedyDecodeLoop(sequence);
 }
 
-export interface GreedyDecodeOptions {
+/** How the answer loop decodes, decided once for the engine's model (answerLoopSettings). */
+export interface AnswerLoopSettings {
+    /** ggml threads for the loop's one-token decodes (patch 0044); the context's own when left out. */
+    decodeThreads?: number;
+    /** Each pick an argmax in the decode's graph, copied back instead of the logits (patches 0054-0055). */
+    pickOnDevice?: boolean;
+}
+
+export interface GreedyDecodeOptions extends AnswerLoopSettings {
     /** The token to decode first (the prompt's last), at the sequence's next position. */
     firstToken: Token;
     /** Picked tokens after which the loop stops (an end-of-generation token stops it sooner). */
@@ -53,8 +61,6 @@ export interface GreedyDecodeOptions {
     onToken?: (token: Token) => void;
     /** Stops the loop after the token it is deciding. */
     signal?: AbortSignal;
-    /** ggml threads for the loop's one-token decodes (patch 0044); the context's own when left out. */
-    decodeThreads?: number;
 }
 
 /**
@@ -72,6 +78,30 @@ export function answerDecodeThreads(gpu: string | false, gpuLayers: number, tota
         return Number.isInteger(n) && n > 0 ? n : undefined;
     }
     return gpu === "cuda" && totalLayers > 0 && gpuLayers >= totalLayers ? 1 : undefined;
+}
+
+/**
+ * Whether the answer loop picks its tokens on the device (patches 0054-0055): only where SQUEEZE_DEVICE_PICK=1 asks for
+ * it, and only when every layer is on a CUDA GPU (on a CPU the graph's argmax is a plain loop, slower than the addon's
+ * vector scan; SQUEEZE_DEVICE_PICK=1 with a GPU of another kind is taken as asked). Not the default yet: on an H200 at
+ * 127K, keep 1/8, it takes the pick off the host (a median 0.027-0.045 ms a step) and the 513 KB copy, but ggml's CUDA
+ * argmax reads the 128,256 logits with one block and the GPU's part of the step grew by ~0.03 ms, so the steps came out
+ * even (bench/gpu/results/session24-h200/, calls 2-3). native-patches/next/argmax-blocks spreads that argmax over
+ * the card.
+ */
+export function answerPickOnDevice(gpu: string | false, gpuLayers: number, totalLayers: number,
+        env: NodeJS.ProcessEnv = process.env): boolean {
+    if (env.SQUEEZE_DEVICE_PICK !== "1")
+        return false;
+    return gpu !== false && totalLayers > 0 && gpuLayers >= totalLayers;
+}
+
+/** The answer loop's settings for a model loaded with `gpuLayers` of its `totalLayers` on `gpu`. */
+export function answerLoopSettings(gpu: string | false, gpuLayers: number, totalLayers: number,
+        env: NodeJS.ProcessEnv = process.env): AnswerLoopSettings {
+    const decodeThreads = answerDecodeThreads(gpu, gpuLayers, totalLayers, env);
+    return {...(decodeThreads != null ? {decodeThreads} : {}),
+        ...(answerPickOnDevice(gpu, gpuLayers, totalLayers, env) ? {pickOnDevice: true} : {})};
 }
 
 /**
@@ -107,7 +137,7 @@ export async function decodeGreedy(sequence: LlamaContextSequence, options: Gree
                     streamed.push(token as Token);
                     options.onToken?.(token as Token);
                 }
-            }, options.decodeThreads);
+            }, options.decodeThreads, options.pickOnDevice);
     } catch (error) {
         keepBookkeeping((error as {decoded?: number}).decoded ?? 0, streamed);
         throw error;
