@@ -82,8 +82,8 @@ export function answerDecodeThreads(gpu: string | false, gpuLayers: number, tota
 
 /**
  * Whether the answer loop picks its tokens on the device (patches 0054-0055): only where SQUEEZE_DEVICE_PICK=1 asks for
- * it, and only when every layer is on a CUDA GPU (on a CPU the graph's argmax is a plain loop, slower than the addon's
- * vector scan; SQUEEZE_DEVICE_PICK=1 with a GPU of another kind is taken as asked). Not the default yet: on an H200 at
+ * it and every layer is on a GPU (on a CPU the graph's argmax is a plain loop, slower than the addon's vector scan,
+ * patch 0039). Not the default yet: on an H200 at
  * 127K, keep 1/8, it takes the pick off the host (a median 0.027-0.045 ms a step) and the 513 KB copy, but ggml's CUDA
  * argmax reads the 128,256 logits with one block and the GPU's part of the step grew by ~0.03 ms, so the steps came out
  * even (bench/gpu/results/session24-h200/, calls 2-3). native-patches/next/argmax-blocks spreads that argmax over
