@@ -32,6 +32,19 @@ final=${OUT:-/tmp/out}; out=/tmp/decode-depths; rm -rf "$out"; mkdir -p "$out" "
 trap 'tar -C "$out" -czf "$final/logs.tgz" . ; cp "$out"/summary.json "$out"/stock.json "$out"/squeeze.json "$out"/gpu.txt "$final/" 2>/dev/null' EXIT
 t_all=$(date +%s)
 phase() { echo "phase $1: $(( $(date +%s) - $2 )) s (at $(( $(date +%s) - t_all )) s)" | tee -a "$out/phases.txt"; }
+# cli_ask NAME DEPTH KEEP [VAR=VALUE...]: `squeeze ask`, 128 tokens over /tmp/ws, with those variables; $out/NAME.json and
+# .log. Every ask of this script is this one question, so their numbers compare.
+cli_ask() {
+    local name=$1 depth=$2 keep=$3; shift 3
+    env "$@" SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
+        --workspace /tmp/ws --model "$model" --max-context-tokens "$depth" --no-index-cache --gpu-layers auto --json \
+        --keep-fraction "$keep" --max-tokens 128 > "$out/$name.json" 2> "$out/$name.log"
+}
+# print_ask FILE LABEL: an ask's rate and its step's phases (patches 0052-0053)
+print_ask() {
+    node -e 'try { const t = require(process.argv[1]).timings; console.log(`${process.argv[2]}: ${t.msPerToken} ms a token (median step ${t.msPerStepMedian}, in llama_decode ${t.decodeCallMsMedian}, pick ${t.pickMsMedian})`); } catch {}' \
+        "$1" "$2"
+}
 depths=${DEPTHS:-32768,65536,126976}
 if [ -n "${SKIP_BUILD:-}" ] && [ -x /tmp/gpu/bin/node ]; then
     echo "SKIP_BUILD: Node and node-llama-cpp of an earlier call" >> "$out/phases.txt"   # unpacking again would undo the build
@@ -207,9 +220,7 @@ if [ "${ASK:-1}" = 1 ]; then
         for e in "${entries[@]}"; do
             t0=$(date +%s); suffix=${e:+-env$i}; i=$((i + 1))
             [ -n "$e" ] && echo "$e" > "$out/ask-keep$keep$suffix.name"
-            env ${e//,/ } SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
-                --workspace /tmp/ws --model "$model" --max-context-tokens 126976 --no-index-cache --gpu-layers auto --json \
-                --keep-fraction "$keep" --max-tokens 128 > "$out/ask-keep$keep$suffix.json" 2> "$out/ask-keep$keep$suffix.log"
+            cli_ask "ask-keep$keep$suffix" 126976 "$keep" ${e//,/ }
             echo "ask keep $keep $e rc=$?" | tee -a "$out/phases.txt"
             phase "ask-keep$keep$suffix" "$t0"
         done
@@ -265,21 +276,15 @@ for r in $(seq 1 "${ROUNDS:-0}"); do
         SQUEEZE_BENCH_FORK=1 SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 \
         timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \
         --json "$out/round$r-squeeze-product.json" > "$out/round$r-squeeze-product.log" 2>&1
-    SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
-        --workspace /tmp/ws --model "$model" --max-context-tokens "$deepest" --no-index-cache --gpu-layers auto --json \
-        --keep-fraction 0.125 --max-tokens 128 > "$out/round$r-ask.json" 2> "$out/round$r-ask.log"
+    cli_ask "round$r-ask" "$deepest" 0.125
     echo "round $r rc=$?" | tee -a "$out/phases.txt"
     if [ -n "${ROUNDS_ASK_AB_ENV:-}" ]; then
-        env $ROUNDS_ASK_AB_ENV SQUEEZE_DEBUG=1 timeout 150 node dist/cli.mjs ask "Which function counts the tokens of a session window?" \
-            --workspace /tmp/ws --model "$model" --max-context-tokens "$deepest" --no-index-cache --gpu-layers auto --json \
-            --keep-fraction 0.125 --max-tokens 128 > "$out/round$r-ask-ab.json" 2> "$out/round$r-ask-ab.log"
+        cli_ask "round$r-ask-ab" "$deepest" 0.125 $ROUNDS_ASK_AB_ENV
         echo "round $r ask with $ROUNDS_ASK_AB_ENV rc=$?" | tee -a "$out/phases.txt"
     fi
     grep -E "^depth .*keep 0.125" "$out/round$r-squeeze.log" "$out/round$r-squeeze-product.log" 2>/dev/null
-    node -e 'try { const t = require(process.argv[1]).timings; console.log(`ask ${t.msPerToken} ms a token (median step ${t.msPerStepMedian}, in llama_decode ${t.decodeCallMsMedian}, pick ${t.pickMsMedian})`); } catch {}' \
-        "$out/round$r-ask.json"
-    [ -n "${ROUNDS_ASK_AB_ENV:-}" ] && node -e 'try { const t = require(process.argv[1]).timings; console.log(`ask with ${process.argv[2]}: ${t.msPerToken} ms a token (median step ${t.msPerStepMedian}, in llama_decode ${t.decodeCallMsMedian}, pick ${t.pickMsMedian})`); } catch {}' \
-        "$out/round$r-ask-ab.json" "$ROUNDS_ASK_AB_ENV"
+    print_ask "$out/round$r-ask.json" ask
+    [ -n "${ROUNDS_ASK_AB_ENV:-}" ] && print_ask "$out/round$r-ask-ab.json" "ask with $ROUNDS_ASK_AB_ENV"
     phase "round$r" "$t0"
 done
 
