@@ -58,7 +58,7 @@ else
 fi
 export PATH=/tmp/gpu/bin:/usr/local/cuda/bin:$PATH
 ln -sfn /tmp/gpu/node_modules node_modules
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | tee "$out/gpu.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem,uuid --format=csv,noheader | tee "$out/gpu.txt"
 # The host's side: its CPUs and NUMA nodes, and which sit next to the card (the H200 machines so far had one node; the
 # host's pace moved ~2.5x between processes of one build there, tenth session)
 bus=$(nvidia-smi --query-gpu=pci.bus_id --format=csv,noheader | head -1 | tr 'A-F' 'a-f'); bus=${bus:4}
@@ -266,12 +266,14 @@ fi
 # (keys and context) from the Node process's.
 # ROUNDS_ASK_AB_ENV="NAME=VALUE ..." adds to every round, after the ask, the same ask with those variables in its
 # environment (round<i>-ask-ab.json; askAb* in the summary), e.g. SQUEEZE_DEVICE_PICK=0 for the picks on the host.
+# ROUNDS_BENCH=0 leaves the plain bench out of the rounds (~40 s a round less): stock and the ask only.
 for r in $(seq 1 "${ROUNDS:-0}"); do
     t0=$(date +%s); deepest=${depths##*,}
     GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" \
         -d "$deepest" -r 1 -t 1 -o json > "$out/round$r-stock-t1.json" 2> "$out/round$r-stock-t1.log"
-    SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" \
-        -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 --json "$out/round$r-squeeze.json" > "$out/round$r-squeeze.log" 2>&1
+    [ "${ROUNDS_BENCH:-1}" = 1 ] && SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 timeout 120 \
+        /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \
+        --json "$out/round$r-squeeze.json" > "$out/round$r-squeeze.log" 2>&1
     [ "${ROUNDS_PRODUCT:-1}" = 1 ] && SQUEEZE_BENCH_TEXT=/tmp/ws.txt SQUEEZE_BENCH_SEQ_MAX=256 SQUEEZE_BENCH_UBATCH=2048 \
         SQUEEZE_BENCH_FORK=1 SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 \
         timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \

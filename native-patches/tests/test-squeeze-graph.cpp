@@ -21,6 +21,8 @@
 //   7. greedy picks on the device (patch 0054): a batch's output rows, over three ubatches, each give a token whose logit
 //      is the row's highest in the logits of the same batch without them; such a decode has no logits to read, a
 //      decode without outputs builds and runs, and switched off the logits are back and the greedy tokens gone.
+//   8. decodes fed by the last pick on the device (patch 0057): each one queued with a wrong token in its batch
+//      before the pick it decodes is read gives the picks of plain greedy decoding, read one decode late.
 // Usage: test-squeeze-graph <model.gguf>. Exits non-zero on failure.
 
 #include "llama.h"
@@ -581,6 +583,54 @@ static bool run_greedy_on_device(llama_model * model) {
     return true;
 }
 
+static bool run_greedy_feed(llama_model * model) {
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = 256;
+    cp.n_batch = 32;
+    cp.n_ubatch = 32;
+    cp.n_seq_max = 1;
+    cp.n_threads = cp.n_threads_batch = 2;
+    llama_context * ctx = llama_init_from_model(model, cp);
+    CHECK(ctx != nullptr, "cannot create a context");
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::mt19937 rng(57);
+    std::vector<llama_token> prompt(8);
+    for (auto & t : prompt) {
+        t = (llama_token) (rng() % n_vocab);
+    }
+    const int n_picks = 12;
+    llama_memory_t mem = llama_get_memory(ctx);
+    llama_set_greedy_on_device(ctx, true);
+    // the reference: each pick read, then decoded
+    std::vector<llama_token> expected;
+    bool ok = decode_all_outputs(ctx, prompt, 0, true);
+    for (int k = 1; ok && k <= n_picks; k++) {
+        const llama_token t = llama_get_greedy_token_ith(ctx, -1);
+        expected.push_back(t);
+        ok = t != LLAMA_TOKEN_NULL && (k == n_picks || decode_all_outputs(ctx, {t}, (llama_pos) prompt.size() + k - 1, true));
+    }
+    // fed: decode k queued with a wrong token before pick k is read, which comes from the decode before it
+    llama_memory_clear(mem, true);
+    bool fed_ok = ok && decode_all_outputs(ctx, prompt, 0, true);
+    llama_set_greedy_feed(ctx, true);
+    int same = 0;
+    for (int k = 1; fed_ok && k <= n_picks; k++) {
+        const llama_token wrong = (llama_token) (rng() % n_vocab);
+        fed_ok = decode_all_outputs(ctx, {wrong}, (llama_pos) prompt.size() + k - 1, true);
+        same += fed_ok && llama_get_greedy_token_prev(ctx) == expected[k - 1];
+    }
+    const bool cells_ok = fed_ok && llama_memory_seq_pos_max(mem, 0) == (llama_pos) prompt.size() + n_picks - 1;
+    llama_set_greedy_feed(ctx, false);
+    llama_set_greedy_on_device(ctx, false);
+    llama_free(ctx);
+    CHECK(ok, "the reference greedy decoding failed");
+    CHECK(fed_ok, "a fed decode failed");
+    CHECK(same == n_picks, "fed decodes gave %d of %d picks of plain greedy decoding", same, n_picks);
+    CHECK(cells_ok, "the fed decodes' cells");
+    printf("decodes fed by the last pick on the device: %d/%d picks as plain greedy decoding\n", same, n_picks);
+    return true;
+}
+
 int main(int argc, char ** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s model.gguf\n", argv[0]);
@@ -614,6 +664,7 @@ int main(int argc, char ** argv) {
     ok &= run_mask_memo(model);
     ok &= run_coupled(model);
     ok &= run_greedy_on_device(model);
+    ok &= run_greedy_feed(model);
     delete g_precise;
     llama_model_free(model);
     llama_backend_free();

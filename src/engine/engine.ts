@@ -346,7 +346,7 @@ export class Engine {
 
     /**
      * How an answer's one-token decodes run in the addon's loop: with one ggml thread when every layer is on a CUDA GPU,
-     * and with the picks on the device where SQUEEZE_DEVICE_PICK=1 asks for them (answerLoopSettings).
+     * and there with the picks on the device and each decode queued before the pick it decodes (answerLoopSettings).
      */
     private answerLoopSettings(): AnswerLoopSettings {
         const {model, info} = this.requireModel();

@@ -8,7 +8,7 @@ import {embeddedModelPath} from "../../src/engine/models/embeddedModel.js";
 import {checkModelFile} from "../../src/engine/models/modelFile.js";
 import {placeTokenEmbeddings} from "../../src/engine/models/tokenEmbeddings.js";
 import {loadPatchedLlama} from "../../src/engine/native/patchedLlama.js";
-import {answerDecodeThreads, answerLoopSettings, answerPickOnDevice, decodeGreedy, hasGreedyDecodeLoop}
+import {answerDecodeAhead, answerDecodeThreads, answerLoopSettings, answerPickOnDevice, decodeGreedy, hasGreedyDecodeLoop}
     from "../../src/engine/native/greedyDecode.js";
 import {forkSequence, sequenceIdOf, usedKvCells} from "../../src/engine/native/sequences.js";
 import {kvCellsFloor, setKvCellsFloor} from "../../src/engine/native/kvCellsFloor.js";
@@ -302,14 +302,74 @@ describe("patched native layer (stories260K, CPU)", () => {
         assert.equal(usedKvCells(context), 0);
     });
 
-    it("picks on the device only when asked and every layer is on a GPU", () => {
-        assert.equal(answerPickOnDevice("cuda", 33, 33, {}), false, "not the default: it did not pay on an H200 yet");
-        assert.equal(answerPickOnDevice("cuda", 33, 33, {SQUEEZE_DEVICE_PICK: "1"}), true);
-        assert.equal(answerPickOnDevice("cuda", 32, 33, {SQUEEZE_DEVICE_PICK: "1"}), false, "the output layer may be on the CPU");
-        assert.equal(answerPickOnDevice(false, 0, 33, {SQUEEZE_DEVICE_PICK: "1"}), false, "on the CPU the addon's vector scan is faster");
+    // Patches 0057-0058: decode k is queued before pick k reaches the host, its graph reading that pick where decode k-1
+    // left it on the device (on this CPU build, in host memory: the same code path but for the GPU's events). Whatever
+    // ends the answer, the decode queued past its end must leave no cell behind.
+    it("queues each decode before reading the pick it decodes, with the plain loop's picks, stops and cells (patches 0057-0058)", async () => {
+        const run = async (maxTokens: number, settings: {pickOnDevice?: boolean, decodeAhead?: boolean}) => {
+            const sequence = context.getSequence();
+            try {
+                await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+                const streamed: Token[] = [];
+                const {tokens, stopReason, steps} = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens,
+                    onToken: (token) => streamed.push(token), ...settings});
+                assert.deepEqual(streamed, tokens);
+                assert.equal(steps?.stepMs.length, tokens.length, "one step time a pick");
+                // the cells and the bookkeeping agree, and the next decode continues from them
+                assert.equal(usedKvCells(context), sequence.nextTokenIndex);
+                const next = tokens.at(-1)!;
+                const after = model.isEogToken(next) ? [] : await greedy(sequence, [next], 4);
+                return {tokens, stopReason, nextTokenIndex: sequence.nextTokenIndex, contextTokens: sequence.contextTokens, after};
+            } finally {
+                await sequence.dispose();
+            }
+        };
+        const stops = new Set<string>();
+        for (const maxTokens of [1, 2, 48, 600]) {
+            const plain = await run(maxTokens, {});
+            const ahead = await run(maxTokens, {pickOnDevice: true, decodeAhead: true});
+            assert.deepEqual(ahead, plain, `maxTokens ${maxTokens}`);
+            stops.add(plain.stopReason);
+        }
+        assert.ok(stops.has("maxTokens"));
+        // cancelled at its first pick, whose decode was already queued: that decode's cell goes
+        const cancelled = context.getSequence();
+        try {
+            await cancelled.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
+            const controller = new AbortController();
+            const {tokens, stopReason} = await decodeGreedy(cancelled, {firstToken: promptTokens.at(-1)!, maxTokens: 100000,
+                pickOnDevice: true, decodeAhead: true, signal: controller.signal, onToken: () => controller.abort()});
+            assert.equal(stopReason, "cancelled");
+            assert.ok(tokens.length >= 1 && tokens.length < 600, `stopped after ${tokens.length} picks`);
+            assert.equal(cancelled.nextTokenIndex, promptTokens.length + tokens.length - 1);
+            assert.equal(usedKvCells(context), cancelled.nextTokenIndex, "the bookkeeping matches the cells after a cancel");
+        } finally {
+            await cancelled.dispose();
+        }
+        const refused = context.getSequence();
+        try {
+            await assert.rejects(decodeGreedy(refused, {firstToken: promptTokens.at(-1)!, maxTokens: 4, decodeAhead: true}),
+                /needs pickOnDevice/);
+        } finally {
+            await refused.dispose();
+        }
+        assert.equal(usedKvCells(context), 0);
+    });
+
+    it("picks on the device by default only where every layer is on a CUDA GPU, and queues decodes ahead there", () => {
+        assert.equal(answerPickOnDevice("cuda", 33, 33, {}), true);
+        assert.equal(answerPickOnDevice("cuda", 32, 33, {}), false, "the output layer may be on the CPU");
+        assert.equal(answerPickOnDevice(false, 0, 33, {}), false, "on the CPU the addon's vector scan is faster");
+        assert.equal(answerPickOnDevice(false, 0, 33, {SQUEEZE_DEVICE_PICK: "1"}), false, "not without a GPU");
+        assert.equal(answerPickOnDevice("vulkan", 33, 33, {}), false, "not measured there");
+        assert.equal(answerPickOnDevice("vulkan", 33, 33, {SQUEEZE_DEVICE_PICK: "1"}), true);
         assert.equal(answerPickOnDevice("cuda", 33, 33, {SQUEEZE_DEVICE_PICK: "0"}), false);
-        assert.deepEqual(answerLoopSettings("cuda", 33, 33, {}), {decodeThreads: 1});
-        assert.deepEqual(answerLoopSettings("cuda", 33, 33, {SQUEEZE_DEVICE_PICK: "1"}), {decodeThreads: 1, pickOnDevice: true});
+        assert.equal(answerDecodeAhead(true, {}), true);
+        assert.equal(answerDecodeAhead(true, {SQUEEZE_DECODE_AHEAD: "0"}), false);
+        assert.equal(answerDecodeAhead(false, {}), false, "the decodes queued ahead read the picks on the device");
+        assert.deepEqual(answerLoopSettings("cuda", 33, 33, {}), {decodeThreads: 1, pickOnDevice: true, decodeAhead: true});
+        assert.deepEqual(answerLoopSettings("cuda", 33, 33, {SQUEEZE_DECODE_AHEAD: "0"}), {decodeThreads: 1, pickOnDevice: true});
+        assert.deepEqual(answerLoopSettings("cuda", 33, 33, {SQUEEZE_DEVICE_PICK: "0"}), {decodeThreads: 1});
         assert.deepEqual(answerLoopSettings(false, 0, 33, {}), {});
     });
 

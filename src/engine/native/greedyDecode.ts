@@ -21,7 +21,8 @@ interface GreedyDecodeResult {
 /** The patched addon's methods (patch 0034), as this file uses them. */
 interface GreedyAddonContext {
     greedyDecode?(sequenceId: number, firstToken: number, startPos: number, maxTokens: number,
-        onTokens: (tokens: Uint32Array) => void, decodeThreads?: number, pickOnDevice?: boolean): Promise<GreedyDecodeResult>;
+        onTokens: (tokens: Uint32Array) => void, decodeThreads?: number, pickOnDevice?: boolean, decodeAhead?: boolean):
+        Promise<GreedyDecodeResult>;
     cancelGreedyDecode?(): void;
 }
 
@@ -48,8 +49,13 @@ export function canDecodeGreedyInAddon(sequence: LlamaContextSequence): boolean 
 export interface AnswerLoopSettings {
     /** ggml threads for the loop's one-token decodes (patch 0044); the context's own when left out. */
     decodeThreads?: number;
-    /** Each pick an argmax in the decode's graph, copied back instead of the logits (patches 0054-0055). */
+    /** Each pick an argmax in the decode's graph, copied back instead of the logits (patches 0054-0056). */
     pickOnDevice?: boolean;
+    /**
+     * Each decode queued before the pick it decodes has reached the host: its graph reads that pick in device memory
+     * (patches 0057-0059). Only with pickOnDevice.
+     */
+    decodeAhead?: boolean;
 }
 
 export interface GreedyDecodeOptions extends AnswerLoopSettings {
@@ -81,27 +87,41 @@ export function answerDecodeThreads(gpu: string | false, gpuLayers: number, tota
 }
 
 /**
- * Whether the answer loop picks its tokens on the device (patches 0054-0055): only where SQUEEZE_DEVICE_PICK=1 asks for
- * it and every layer is on a GPU (on a CPU the graph's argmax is a plain loop, slower than the addon's vector scan,
- * patch 0039). Not the default yet: on an H200 at
- * 127K, keep 1/8, it takes the pick off the host (a median 0.027-0.045 ms a step) and the 513 KB copy, but ggml's CUDA
- * argmax reads the 128,256 logits with one block and the GPU's part of the step grew by ~0.03 ms, so the steps came out
- * even (bench/gpu/results/session24-h200/, calls 2-3). native-patches/next/argmax-blocks spreads that argmax over
- * the card.
+ * Whether the answer loop picks its tokens on the device (patches 0054-0056): by default where every layer is on a
+ * CUDA GPU, the card it was measured on (elsewhere SQUEEZE_DEVICE_PICK=1 asks for it on a GPU; =0 turns it off). On
+ * the CPU the graph's argmax is a plain loop, slower than the addon's vector scan (patch 0039). Alone it came out even
+ * on an H200 at 127K, keep 1/8 (the host's 0.03-0.045 ms pick against ggml's one-block argmax over 128,256 logits,
+ * bench/gpu/results/session24-h200/); it pays with the decodes queued ahead that it makes possible (answerDecodeAhead).
  */
 export function answerPickOnDevice(gpu: string | false, gpuLayers: number, totalLayers: number,
         env: NodeJS.ProcessEnv = process.env): boolean {
-    if (env.SQUEEZE_DEVICE_PICK !== "1")
+    const allOnGpu = gpu !== false && totalLayers > 0 && gpuLayers >= totalLayers;
+    if (env.SQUEEZE_DEVICE_PICK === "0")
         return false;
-    return gpu !== false && totalLayers > 0 && gpuLayers >= totalLayers;
+    if (env.SQUEEZE_DEVICE_PICK === "1")
+        return allOnGpu;
+    return allOnGpu && gpu === "cuda";
+}
+
+/**
+ * Whether the answer loop queues each decode before reading the pick it decodes (patches 0057-0059): wherever the picks
+ * are on the device, unless SQUEEZE_DECODE_AHEAD=0. The host's work on a step then runs beside the GPU's on the step
+ * before instead of between the two: on an H200 at 127K, keep 1/8, `squeeze ask` took 5.904-5.919 ms a token against
+ * 6.076-6.126 with the picks on the host in the same rounds, 2.07-2.16x llama-bench's stock decode
+ * (bench/gpu/results/session25-h200/).
+ */
+export function answerDecodeAhead(pickOnDevice: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+    return pickOnDevice && env.SQUEEZE_DECODE_AHEAD !== "0";
 }
 
 /** The answer loop's settings for a model loaded with `gpuLayers` of its `totalLayers` on `gpu`. */
 export function answerLoopSettings(gpu: string | false, gpuLayers: number, totalLayers: number,
         env: NodeJS.ProcessEnv = process.env): AnswerLoopSettings {
     const decodeThreads = answerDecodeThreads(gpu, gpuLayers, totalLayers, env);
+    const pickOnDevice = answerPickOnDevice(gpu, gpuLayers, totalLayers, env);
     return {...(decodeThreads != null ? {decodeThreads} : {}),
-        ...(answerPickOnDevice(gpu, gpuLayers, totalLayers, env) ? {pickOnDevice: true} : {})};
+        ...(pickOnDevice ? {pickOnDevice} : {}),
+        ...(answerDecodeAhead(pickOnDevice, env) ? {decodeAhead: true} : {})};
 }
 
 /**
@@ -116,6 +136,8 @@ export async function decodeGreedy(sequence: LlamaContextSequence, options: Gree
     const addon = addonOf(sequence);
     if (addon.greedyDecode == null || addon.cancelGreedyDecode == null)
         throw new Error("The addon has no greedy decode loop (patch 0034)");
+    if (options.decodeAhead === true && options.pickOnDevice !== true)
+        throw new Error("decodeAhead needs pickOnDevice: the decodes queued ahead read the picks on the device");
     const state = sequenceInternals(sequence);
     if (options.signal?.aborted)
         return {tokens: [], stopReason: "cancelled"};
@@ -137,7 +159,7 @@ export async function decodeGreedy(sequence: LlamaContextSequence, options: Gree
                     streamed.push(token as Token);
                     options.onToken?.(token as Token);
                 }
-            }, options.decodeThreads, options.pickOnDevice);
+            }, options.decodeThreads, options.pickOnDevice, options.decodeAhead);
     } catch (error) {
         keepBookkeeping((error as {decoded?: number}).decoded ?? 0, streamed);
         throw error;
@@ -151,11 +173,14 @@ export async function decodeGreedy(sequence: LlamaContextSequence, options: Gree
 
 /** The answer loop's times of its steps, one entry a pick (the phases where the addon has patch 0053). */
 export interface LoopStepTimes {
-    /** The whole step: the decode, the wait for its logits, the pick. */
+    /** The whole step: the decode, the wait for its logits, the pick (decodeAhead: the time from one pick to the next). */
     stepMs: number[];
-    /** Inside llama_decode: the host's work before the GPU has the step. */
+    /**
+     * Inside llama_decode: the host's work before the GPU has the step (decodeAhead: the call that queues the next
+     * step's decode, beside the GPU's work on this one).
+     */
     decodeCallMs?: number[];
-    /** The pick over the logits, once they arrived. */
+    /** The pick over the logits, once they arrived (0 with the picks on the device). */
     pickMs?: number[];
 }
 
