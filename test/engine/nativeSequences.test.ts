@@ -356,6 +356,33 @@ describe("patched native layer (stories260K, CPU)", () => {
         assert.equal(usedKvCells(context), 0);
     });
 
+    // A loop that runs out of KV cells fails, whichever way it decodes, and its sequence's bookkeeping still matches its
+    // cells: the decode queued ahead that found no slot added none.
+    it("fails when the KV cells run out, with its bookkeeping equal to its cells, plain or queued ahead", async () => {
+        const small = await model.createContext({contextSize: 256, sequences: 1, threads: 2});
+        try {
+            const outcomes = [];
+            for (const settings of [{}, {pickOnDevice: true, decodeAhead: true}]) {
+                const sequence = small.getSequence();
+                try {
+                    // eight cells left when the loop starts, so it runs out long before the story could end
+                    const filler = Array.from({length: small.contextSize - 9}, (_, i) => promptTokens[i % promptTokens.length]!);
+                    await sequence.evaluateWithoutGeneratingNewTokens(filler);
+                    const error = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 64, ...settings})
+                        .then(() => undefined, (e: unknown) => e);
+                    assert.match(String(error), /KV slot/);
+                    outcomes.push({error: String(error), cells: usedKvCells(small), next: sequence.nextTokenIndex});
+                    assert.equal(usedKvCells(small), sequence.nextTokenIndex, "the bookkeeping matches the cells");
+                } finally {
+                    await sequence.dispose();
+                }
+            }
+            assert.deepEqual(outcomes[1], outcomes[0]);
+        } finally {
+            await small.dispose();
+        }
+    });
+
     it("picks on the device by default only where every layer is on a CUDA GPU, and queues decodes ahead there", () => {
         assert.equal(answerPickOnDevice("cuda", 33, 33, {}), true);
         assert.equal(answerPickOnDevice("cuda", 32, 33, {}), false, "the output layer may be on the CPU");

@@ -107,7 +107,7 @@ export function answerPickOnDevice(gpu: string | false, gpuLayers: number, total
  * Whether the answer loop queues each decode before reading the pick it decodes (patches 0057-0059): wherever the picks
  * are on the device, unless SQUEEZE_DECODE_AHEAD=0. The host's work on a step then runs beside the GPU's on the step
  * before instead of between the two: on an H200 at 127K, keep 1/8, `squeeze ask` took 5.904-5.919 ms a token against
- * 6.076-6.126 with the picks on the host in the same rounds, 2.07-2.16x llama-bench's stock decode
+ * 6.076-6.126 with the picks on the host, 1.99-2.16x llama-bench's stock decode (2.10x in the median of six rounds)
  * (bench/gpu/results/session25-h200/).
  */
 export function answerDecodeAhead(pickOnDevice: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
