@@ -525,21 +525,31 @@ static bool decode_all_outputs(llama_context * ctx, const std::vector<llama_toke
     return ok;
 }
 
-static bool run_greedy_on_device(llama_model * model) {
+// a one-sequence context of 256 cells for the greedy cases (7, 8)
+static llama_context * greedy_test_context(llama_model * model, uint32_t n_ubatch) {
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = 256;
     cp.n_batch = 32;
-    cp.n_ubatch = 8; // 20 tokens: three ubatches, the later ones' rows after the earlier ones'
+    cp.n_ubatch = n_ubatch;
     cp.n_seq_max = 1;
     cp.n_threads = cp.n_threads_batch = 2;
-    llama_context * ctx = llama_init_from_model(model, cp);
-    CHECK(ctx != nullptr, "cannot create a context");
-    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
-    std::mt19937 rng(54);
-    std::vector<llama_token> toks(20);
+    return llama_init_from_model(model, cp);
+}
+
+static std::vector<llama_token> random_tokens(std::mt19937 & rng, size_t n, int n_vocab) {
+    std::vector<llama_token> toks(n);
     for (auto & t : toks) {
         t = (llama_token) (rng() % n_vocab);
     }
+    return toks;
+}
+
+static bool run_greedy_on_device(llama_model * model) {
+    llama_context * ctx = greedy_test_context(model, 8); // 20 tokens: three ubatches, the later ones' rows after the earlier ones'
+    CHECK(ctx != nullptr, "cannot create a context");
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::mt19937 rng(54);
+    const std::vector<llama_token> toks = random_tokens(rng, 20, n_vocab);
     llama_memory_t mem = llama_get_memory(ctx);
     // the reference: each row's logits as copied (ggml's CPU argmax takes the last of equal maxima, the addon's pick
     // the first: the test asks for a token of highest logit, whichever)
@@ -584,20 +594,11 @@ static bool run_greedy_on_device(llama_model * model) {
 }
 
 static bool run_greedy_feed(llama_model * model) {
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = 256;
-    cp.n_batch = 32;
-    cp.n_ubatch = 32;
-    cp.n_seq_max = 1;
-    cp.n_threads = cp.n_threads_batch = 2;
-    llama_context * ctx = llama_init_from_model(model, cp);
+    llama_context * ctx = greedy_test_context(model, 32);
     CHECK(ctx != nullptr, "cannot create a context");
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     std::mt19937 rng(57);
-    std::vector<llama_token> prompt(8);
-    for (auto & t : prompt) {
-        t = (llama_token) (rng() % n_vocab);
-    }
+    const std::vector<llama_token> prompt = random_tokens(rng, 8, n_vocab);
     const int n_picks = 12;
     llama_memory_t mem = llama_get_memory(ctx);
     llama_set_greedy_on_device(ctx, true);

@@ -365,7 +365,7 @@ describe("patched native layer (stories260K, CPU)", () => {
             for (const settings of [{}, {pickOnDevice: true, decodeAhead: true}]) {
                 const sequence = small.getSequence();
                 try {
-                    // eight cells left when the loop starts, so it runs out long before the story could end
+                    // nine cells left when the loop starts, so it runs out long before the story could end
                     const filler = Array.from({length: small.contextSize - 9}, (_, i) => promptTokens[i % promptTokens.length]!);
                     await sequence.evaluateWithoutGeneratingNewTokens(filler);
                     const error = await decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 64, ...settings})
