@@ -518,6 +518,11 @@ describe("patched native layer (stories260K, CPU)", () => {
             await sequence.evaluateWithoutGeneratingNewTokens(promptTokens.slice(0, -1));
             await assert.rejects(decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 0}), RangeError);
             await assert.rejects(decodeGreedy(sequence, {firstToken: -1 as Token, maxTokens: 4}), RangeError);
+            // the addon itself refuses decodes queued ahead without the picks on the device (patch 0058), before it
+            // marks a loop as running: the loop below still starts
+            const addon = (context as unknown as {_ctx: {greedyDecode(...args: unknown[]): Promise<unknown>}})._ctx;
+            assert.throws(() => addon.greedyDecode(sequenceIdOf(sequence), promptTokens.at(-1)!, sequence.nextTokenIndex, 4,
+                () => {}, 0, false, true), (error: Error) => error instanceof RangeError && /needs pickOnDevice/.test(error.message));
             const running = decodeGreedy(sequence, {firstToken: promptTokens.at(-1)!, maxTokens: 64});
             await assert.rejects(decodeGreedy(other, {firstToken: promptTokens[0]!, maxTokens: 4}), /already running/);
             assert.equal((await running).tokens.length, 64);
