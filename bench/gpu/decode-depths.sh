@@ -267,24 +267,34 @@ fi
 # ROUNDS_ASK_AB_ENV="NAME=VALUE ..." adds to every round, after the ask, the same ask with those variables in its
 # environment (round<i>-ask-ab.json; askAb* in the summary), e.g. SQUEEZE_DEVICE_PICK=0 for the picks on the host.
 # ROUNDS_BENCH=0 leaves the plain bench out of the rounds (~40 s a round less): stock and the ask only.
+# ROUNDS_PRODUCT_PARTS=1 adds the product bench's two halves apart, each ~40 s: over the text alone
+# (round<i>-squeeze-text.json) and in the engine's context alone, over random ids (round<i>-squeeze-context.json),
+# to tell which of the two costs the ~0.1 ms a token on the GPU that the product bench adds (seventeenth session).
+# round_bench NAME [VAR=VALUE...]: bench-squeeze-decode at keep 1/8 as the engine runs, with those variables too;
+# $out/round$r-NAME.json and .log
+round_bench() {
+    local name=$1; shift
+    env "$@" SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 timeout 120 /tmp/bench-squeeze-decode -m "$model" \
+        -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 --json "$out/round$r-$name.json" > "$out/round$r-$name.log" 2>&1
+}
+engine_context=(SQUEEZE_BENCH_SEQ_MAX=256 SQUEEZE_BENCH_UBATCH=2048 SQUEEZE_BENCH_FORK=1)
 for r in $(seq 1 "${ROUNDS:-0}"); do
     t0=$(date +%s); deepest=${depths##*,}
     GGML_SCHED_SYNC_INPUTS=${STOCK_SYNC_INPUTS:-1} timeout 120 /tmp/llama-bench -m "$model" -ngl 99 -fa 1 -p 0 -n "${N_GEN:-64}" \
         -d "$deepest" -r 1 -t 1 -o json > "$out/round$r-stock-t1.json" 2> "$out/round$r-stock-t1.log"
-    [ "${ROUNDS_BENCH:-1}" = 1 ] && SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 timeout 120 \
-        /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \
-        --json "$out/round$r-squeeze.json" > "$out/round$r-squeeze.log" 2>&1
-    [ "${ROUNDS_PRODUCT:-1}" = 1 ] && SQUEEZE_BENCH_TEXT=/tmp/ws.txt SQUEEZE_BENCH_SEQ_MAX=256 SQUEEZE_BENCH_UBATCH=2048 \
-        SQUEEZE_BENCH_FORK=1 SQUEEZE_BENCH_DECODE_THREADS=1 SQUEEZE_BENCH_EMBD_GPU=1 \
-        timeout 120 /tmp/bench-squeeze-decode -m "$model" -d "$deepest" -n "${N_GEN:-64}" -r "${REPS:-3}" -k 0.125 \
-        --json "$out/round$r-squeeze-product.json" > "$out/round$r-squeeze-product.log" 2>&1
+    [ "${ROUNDS_BENCH:-1}" = 1 ] && round_bench squeeze
+    [ "${ROUNDS_PRODUCT:-1}" = 1 ] && round_bench squeeze-product SQUEEZE_BENCH_TEXT=/tmp/ws.txt "${engine_context[@]}"
+    if [ "${ROUNDS_PRODUCT_PARTS:-0}" = 1 ]; then
+        round_bench squeeze-text SQUEEZE_BENCH_TEXT=/tmp/ws.txt
+        round_bench squeeze-context "${engine_context[@]}"
+    fi
     cli_ask "round$r-ask" "$deepest" 0.125
     echo "round $r rc=$?" | tee -a "$out/phases.txt"
     if [ -n "${ROUNDS_ASK_AB_ENV:-}" ]; then
         cli_ask "round$r-ask-ab" "$deepest" 0.125 $ROUNDS_ASK_AB_ENV
         echo "round $r ask with $ROUNDS_ASK_AB_ENV rc=$?" | tee -a "$out/phases.txt"
     fi
-    grep -E "^depth .*keep 0.125" "$out/round$r-squeeze.log" "$out/round$r-squeeze-product.log" 2>/dev/null
+    grep -E "^depth .*keep 0.125" "$out/round$r"-squeeze*.log 2>/dev/null
     print_ask "$out/round$r-ask.json" ask
     [ -n "${ROUNDS_ASK_AB_ENV:-}" ] && print_ask "$out/round$r-ask-ab.json" "ask with $ROUNDS_ASK_AB_ENV"
     phase "round$r" "$t0"
@@ -358,11 +368,17 @@ const rounds = fs.readdirSync(out).filter((n) => /^round\d+-stock-t1\.json$/.tes
         const stockMs = stockRows(read(`round${r}-stock-t1.json`)).at(-1)?.msToken;
         const bench = (read(`round${r}-squeeze.json`)?.rows ?? []).find((x) => x.keep === 0.125);
         const product = (read(`round${r}-squeeze-product.json`)?.rows ?? []).find((x) => x.keep === 0.125);
+        // ROUNDS_PRODUCT_PARTS: the product bench's text and context apart
+        const part = (name) => {
+            const row = (read(`round${r}-squeeze-${name}.json`)?.rows ?? []).find((x) => x.keep === 0.125);
+            const key = "bench" + name[0].toUpperCase() + name.slice(1);
+            return row ? {[`${key}Ms`]: row.ms_token, [`${key}GpuSideMs`]: row.ms_token - row.host_ms} : {};
+        };
         const ask = read(`round${r}-ask.json`)?.timings;
         const askAb = read(`round${r}-ask-ab.json`)?.timings; // ROUNDS_ASK_AB_ENV
         return {round: r, stockT1Ms: stockMs, benchMs: bench?.ms_token, benchGpuSideMs: bench ? bench.ms_token - bench.host_ms : undefined,
             benchProductMs: product?.ms_token, benchProductHostMs: product?.host_ms,
-            benchProductGpuSideMs: product ? product.ms_token - product.host_ms : undefined,
+            benchProductGpuSideMs: product ? product.ms_token - product.host_ms : undefined, ...part("text"), ...part("context"),
             askMs: ask?.msPerToken, askMedianStepMs: ask?.msPerStepMedian, askSlowSteps: ask?.slowSteps,
             // the ask's steady step in llama_decode and its pick (patch 0053), beside the bench's host_ms
             askDecodeCallMs: ask?.decodeCallMsMedian, askPickMs: ask?.pickMsMedian, benchHostMs: bench?.host_ms,
@@ -376,7 +392,8 @@ const rounds = fs.readdirSync(out).filter((n) => /^round\d+-stock-t1\.json$/.tes
     });
 const roundsMedian = rounds.length ? Object.fromEntries(["benchRatio", "benchProductRatio", "askRatio", "askMedianStepRatio",
     "stockT1Ms", "benchMs", "benchHostMs", "benchProductMs", "benchProductHostMs", "askMs", "askMedianStepMs", "askDecodeCallMs",
-    "askPickMs", "askAbRatio", "askAbMs", "askAbMedianStepMs", "askAbDecodeCallMs", "askAbPickMs"]
+    "askPickMs", "askAbRatio", "askAbMs", "askAbMedianStepMs", "askAbDecodeCallMs", "askAbPickMs", "benchGpuSideMs",
+    "benchProductGpuSideMs", "benchTextGpuSideMs", "benchContextGpuSideMs"]
     .map((k) => [k, median(rounds.map((x) => x[k]))])) : undefined;
 const summary = {
     gpu: fs.readFileSync(path.join(out, "gpu.txt"), "utf8").trim(),
