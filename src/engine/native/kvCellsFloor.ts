@@ -1,7 +1,9 @@
 // A floor under the KV cells a decode attends over (patches 0049-0050). llama.cpp sizes attention by the used cells
 // rounded up to 256, so an answer's graph changes shape every 256 tokens, and a backend that captures graphs (CUDA)
 // runs one decode without its graph and captures it again on the next. A floor set before the answer to the cells the
-// answer can reach keeps every decode of it on one graph. The extra cells are empty and masked: results are the same.
+// answer can reach keeps every decode of it on one graph. The extra cells are empty and masked: on the CPU results are
+// the same; on CUDA the op sizes its splits' chunks from the cells it attends over, so its sums add in another order
+// (an H200's answers over a random-weight model changed text, bench/gpu/results/session26-h200/).
 import type {LlamaContext} from "node-llama-cpp";
 
 /** The patched addon methods, as this file uses them (absent on a build without patch 0050). */
@@ -32,9 +34,10 @@ export function kvCellsFloor(context: LlamaContext): number {
 
 /**
  * Whether the engine sets a floor for each answer. Off unless `SQUEEZE_KV_FLOOR=1`: the gain (no graph re-capture while
- * an answer grows) exists only where graphs are captured, and on an H200 it was smaller than the spread between answers
- * (bench/gpu/results/session21-h200-h100/); the answer loop's step times (`timings.slowSteps`) can show it per step.
- * The cost is attention over up to an answer's worth of empty cells.
+ * an answer grows) exists only where graphs are captured. On an H200 at 127K, with the host's part of each step hidden
+ * by decodes queued ahead, it was 0.008-0.011 ms a token (0.15%) in three paired rounds of 128-token answers
+ * (bench/gpu/results/session26-h200/), while its cost, attention over up to an answer's worth of empty cells
+ * (~0.15 µs a layer per 128 cells there), grows with `maxTokens`.
  */
 export function answerKvFloorEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
     return env.SQUEEZE_KV_FLOOR === "1";
