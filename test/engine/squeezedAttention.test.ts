@@ -11,7 +11,7 @@ import path from "node:path";
 import {after, before, describe, it} from "node:test";
 import {Engine} from "../../src/engine/engine.js";
 import {CancelledError} from "../../src/engine/errors.js";
-import {clusteringStage, squeezeBlobName} from "../../src/engine/attention/squeezedAttention.js";
+import {calibratingStage, clusteringStage, squeezeBlobName} from "../../src/engine/attention/squeezedAttention.js";
 import {defaultAttention, type AttentionParams, type BuildIndexParams, type IndexInfo, type LogParams, type ProgressParams} from "../../src/engine/protocol.js";
 import {currentFileName, manifestFileName, type IndexManifest} from "../../src/engine/workspace/indexStore.js";
 
@@ -211,6 +211,42 @@ describe("Squeezed Attention (stories260K, patched build)", () => {
         assert.ok((await ask()).answer.length > 0);
         const again = await engine.buildIndex(params({attention: attention(0.25), storageFolder: storage}));
         assert.equal(again.attention?.reused, true, "the rebuilt clusters were saved");
+    });
+
+    // The clustering reports its progress from a native thread. When the event loop was busy as the clustering ended,
+    // its last report reached JavaScript after the build had resolved and calibration had begun, and the CLI printed
+    // "Clustering" a second time. Blocking the loop once the first native report arrives lets the rest of the
+    // clustering finish while it is blocked, so the last reports and the build's end are delivered together.
+    it("reports no clustering progress once the clustering has ended, even when the event loop was busy", async () => {
+        const stages: string[] = [];
+        let blocked = false;
+        let built = false;
+        let afterBuild = 0;
+        onProgress = (progress) => {
+            stages.push(progress.stage);
+            if (built)
+                afterBuild++;
+            if (progress.stage === clusteringStage && progress.done > 0 && progress.done < 1 && !blocked) {
+                blocked = true;
+                setImmediate(() => {
+                    const until = Date.now() + 2000;
+                    while (Date.now() < until) { /* the loop is busy elsewhere */ }
+                });
+            }
+        };
+        try {
+            await engine.buildIndex(params({attention: attention(0.125, {centroidRatio: 0.06})}));
+            built = true;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        } finally {
+            onProgress = undefined;
+        }
+        assert.ok(blocked, `a native report in the middle of the clustering: ${stages.join(", ")}`);
+        const firstCalibration = stages.indexOf(calibratingStage);
+        assert.ok(firstCalibration > 0, `calibration reported: ${stages.join(", ")}`);
+        assert.ok(stages.lastIndexOf(clusteringStage) < firstCalibration,
+            `clustering reported after calibration began: ${stages.join(", ")}`);
+        assert.equal(afterBuild, 0, "progress after the index was built");
     });
 
     it("cancelling while clustering rejects, and the saved index still loads afterwards", async () => {
