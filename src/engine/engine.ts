@@ -20,6 +20,7 @@ import {resolveModelPath} from "./models/resolveModel.js";
 import {loadPatchedLlama} from "./native/patchedLlama.js";
 import {answerLoopSettings, firstLoopSteps, type AnswerLoopSettings, type LoopStepTimes} from "./native/greedyDecode.js";
 import {answerStepTimings} from "./answerSteps.js";
+import {ProgressGate} from "./progressGate.js";
 import {decodeAnswerPath} from "./answerPath.js";
 import {warmUpAnswerPath, warmUpQuestion} from "./answerWarmUp.js";
 import {forkSequence, usedKvCells} from "./native/sequences.js";
@@ -138,15 +139,23 @@ export class Engine {
         const displayName = target.embedded ? "the embedded model" : checked.name;
         this.events.onProgress?.({operation: "loadModel", stage: `Loading ${displayName}`, done: 0, total: 1});
         let embeddings = await tokenEmbeddingsPlacement(llama, checked, params.gpuLayers ?? "auto");
-        const load = (tokenEmbeddingsOnGpu: boolean) => llama.loadModel({
-            modelPath: target.path,
-            gpuLayers: llama.gpu === false ? 0 : params.gpuLayers ?? "auto",
-            ...(tokenEmbeddingsOnGpu ? {tokenEmbeddingsOnGpu: true} : {}),
-            onLoadProgress: (loaded) => this.events.onProgress?.({
+        const load = async (tokenEmbeddingsOnGpu: boolean): Promise<LlamaModel> => {
+            // node-llama-cpp reports from its loader thread too: no "Loading" after the load (see ProgressGate)
+            const progress = new ProgressGate((loaded: number) => this.events.onProgress?.({
                 operation: "loadModel", stage: `Loading ${displayName}`, done: loaded, total: 1
-            }),
-            ...(signal != null ? {loadSignal: signal} : {})
-        });
+            }));
+            try {
+                return await llama.loadModel({
+                    modelPath: target.path,
+                    gpuLayers: llama.gpu === false ? 0 : params.gpuLayers ?? "auto",
+                    ...(tokenEmbeddingsOnGpu ? {tokenEmbeddingsOnGpu: true} : {}),
+                    onLoadProgress: progress.pass,
+                    ...(signal != null ? {loadSignal: signal} : {})
+                });
+            } finally {
+                progress.close();
+            }
+        };
         let model: LlamaModel;
         try {
             try {

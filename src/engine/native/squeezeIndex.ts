@@ -4,6 +4,7 @@
 import type {Llama, LlamaContext, LlamaContextSequence, Token} from "node-llama-cpp";
 import {CancelledError} from "../errors.js";
 import {sequenceIdOf} from "./sequences.js";
+import {ProgressGate} from "../progressGate.js";
 
 export interface SqueezeIndexBuildOptions {
     /** Level-2 centroids per clustered key. */
@@ -142,14 +143,7 @@ export class SqueezeIndex {
             throw new CancelledError("Building the attention index");
         const onAbort = (): void => this.native.cancel();
         signal?.addEventListener("abort", onAbort, {once: true});
-        // The addon reports from its worker thread, and reports queued as the build ends may reach JavaScript after it
-        // has resolved (libuv runs the worker's completion first when both are pending): those are dropped.
-        let ended = false;
-        const report = options.onProgress;
-        const onProgress = report != null ? (fraction: number): void => {
-            if (!ended)
-                report(fraction);
-        } : undefined;
+        const progress = options.onProgress != null ? new ProgressGate(options.onProgress) : undefined;
         try {
             await this.native.build(addonContext(sequence.context), sequenceIdOf(sequence), {
                 centroidRatio: options.centroidRatio, level1Ratio: options.level1Ratio, window: options.window,
@@ -157,14 +151,14 @@ export class SqueezeIndex {
                 ...(options.level1Split != null ? {level1Split: options.level1Split} : {}),
                 ...(options.maxIterations != null ? {maxIterations: options.maxIterations} : {}),
                 ...(options.kmeansBackend != null ? {kmeansBackend: kmeansBackends[options.kmeansBackend]} : {})
-            }, onProgress);
+            }, progress?.pass);
         } catch (error) {
             const failure = nativeError(error);
             if ((failure as SqueezeIndexError).code === "cancelled")
                 throw new CancelledError("Building the attention index");
             throw failure;
         } finally {
-            ended = true;
+            progress?.close();
             signal?.removeEventListener("abort", onAbort);
         }
     }
