@@ -107,8 +107,8 @@ export function answerPickOnDevice(gpu: string | false, gpuLayers: number, total
  * Whether the answer loop queues each decode before reading the pick it decodes (patches 0057-0059): wherever the picks
  * are on the device, unless SQUEEZE_DECODE_AHEAD=0. The host's work on a step then runs beside the GPU's on the step
  * before instead of between the two: on an H200 at 127K, keep 1/8, `squeeze ask` took 5.904-5.919 ms a token against
- * 6.076-6.126 with the picks on the host, 1.99-2.16x llama-bench's stock decode (2.10x in the median of six rounds)
- * (bench/gpu/results/session25-h200/).
+ * 6.076-6.126 with the picks on the host (bench/gpu/results/session25-h200/); with these defaults, 2.01x llama-bench's
+ * stock decode in the median of ten rounds (bench/gpu/results/session26-h200/).
  */
 export function answerDecodeAhead(pickOnDevice: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
     return pickOnDevice && env.SQUEEZE_DECODE_AHEAD !== "0";
@@ -137,7 +137,7 @@ export async function decodeGreedy(sequence: LlamaContextSequence, options: Gree
     if (addon.greedyDecode == null || addon.cancelGreedyDecode == null)
         throw new Error("The addon has no greedy decode loop (patch 0034)");
     if (options.decodeAhead === true && options.pickOnDevice !== true)
-        throw new Error("decodeAhead needs pickOnDevice: the decodes queued ahead read the picks on the device");
+        throw new RangeError("decodeAhead needs pickOnDevice: the decodes queued ahead read the picks on the device");
     const state = sequenceInternals(sequence);
     if (options.signal?.aborted)
         return {tokens: [], stopReason: "cancelled"};
